@@ -1,0 +1,276 @@
+/* The lw_* entry points: argument checks, errno, routing by size
+ *   small  (<= LW_SMALL_MAX)          pool.c, per-thread, lock-free
+ *   medium (< large_threshold)        heap.c, deferred coalescing
+ *   large  (>= large_threshold)       big.c, one mapping each
+ * and the realloc policy. The standard names (override.c) are aliases of
+ * these functions, included at the end when LW_OVERRIDE is set. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef LW_TRACE
+#define TRACE_ENTER() _lw_trace_enter()
+#define TRACE_CALL(op, size, align, in, out, tok) \
+  _lw_trace_call(LW_OP_##op, (uint64_t)(size), (uint64_t)(align), (in), (out), (tok))
+#else
+#define TRACE_ENTER() ((uint64_t)0)
+#define TRACE_CALL(op, size, align, in, out, tok) ((void)(size), (void)(align), (void)(tok))
+#endif
+
+/* ---- internal entry points ------------------------------------------------ */
+static lw_noinline void *malloc_medium_large(size_t size, size_t align) {
+  lw_tld_t *tld = _lw_tld;
+  if (lw_unlikely(tld == &_lw_tld_empty) && !(tld = _lw_tld_init())) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (size >= _lw_g.large_threshold || size > SIZE_MAX / 2) return _lw_big_alloc(size, align, false);
+  return _lw_heap_alloc(tld->heap, size, align);
+}
+
+void *_lw_malloc(size_t size) {
+  if (lw_likely(size <= LW_SMALL_MAX)) return lw_pool_alloc(_lw_tld, lw_size_class(size));
+  return malloc_medium_large(size, LW_ALIGN);
+}
+
+#if LW_CHECKED
+/* Checked build: p must be a carved slot boundary of an owned page, and
+ * not already free (the canary in its second word). */
+static void pool_check_free(lw_page_t *pg, void *p) {
+  size_t off = (size_t)((uint8_t *)p - pg->start);
+  if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FREE || !pg->start ||
+      off % pg->slot_size || off >= (size_t)pg->bumped * pg->slot_size)
+    _lw_report("invalid free of pointer", p);
+  if (((uint64_t *)p)[1] == lw_free_canary(p)) _lw_report("double free of pointer", p);
+  ((uint64_t *)p)[1] = lw_free_canary(p);
+}
+#endif
+
+void _lw_free(void *p) {
+  if (lw_unlikely(!p)) return;
+  if (lw_unlikely(!_lw_segmap)) _lw_report("invalid free (nothing allocated yet) of pointer", p);
+  lw_segment_t *seg = lw_segment_of(p);
+  if (lw_likely(seg != NULL)) {
+    if (lw_likely(seg->kind == LW_SEG_POOL)) {
+      lw_page_t *pg = lw_page_of(seg, p);
+      lw_tld_t *tld = _lw_tld;
+#if LW_CHECKED
+      pool_check_free(pg, p);
+#endif
+      if (lw_likely(pg->owner == tld)) {
+        lw_block_set_next(p, pg->free);
+        pg->free = p;
+        if (lw_unlikely(--pg->used == 0 ||
+                        atomic_load_explicit(&pg->state, memory_order_relaxed) != LW_PAGE_ACTIVE))
+          _lw_pool_free_slow(tld, pg);
+        return;
+      }
+      _lw_pool_free_remote(pg, p);
+      return;
+    }
+    _lw_heap_free(seg->heap, p);
+    return;
+  }
+  _lw_big_free(p);
+}
+
+size_t _lw_usable_size(const void *p) {
+  if (!p || !_lw_segmap) return 0;
+  lw_segment_t *seg = lw_segment_of(p);
+  if (seg) return seg->kind == LW_SEG_POOL ? lw_page_of(seg, p)->slot_size : _lw_heap_usable(p);
+  return _lw_big_usable(p);
+}
+
+/* A small class whose slots are all aligned to `align`, or -1. */
+static int pool_class_aligned(size_t size, size_t align) {
+  for (unsigned c = lw_size_class(size); c < LW_NCLASSES; c++)
+    if (_lw_class_size[c] % align == 0) return (int)c;
+  return -1;
+}
+
+/* align: a power of two. */
+void *_lw_memalign(size_t align, size_t size) {
+  if (align <= 8) return _lw_malloc(size);
+  if (align <= LW_ALIGN) return _lw_malloc(size < LW_ALIGN ? LW_ALIGN : size);
+  if (align > ((size_t)1 << 40) || size > SIZE_MAX / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (size <= LW_SMALL_MAX) {
+    int c = pool_class_aligned(size, align);
+    if (c >= 0) return lw_pool_alloc(_lw_tld, (unsigned)c);
+  }
+  lw_ensure_init();
+  if (size + align >= _lw_g.large_threshold) {
+    lw_tld_t *tld = _lw_tld;
+    if (tld == &_lw_tld_empty && !_lw_tld_init()) return NULL;
+    return _lw_big_alloc(size, align, false);
+  }
+  return malloc_medium_large(size, align);
+}
+
+static void *realloc_move(void *p, size_t old_usable, size_t size) {
+  void *q = _lw_malloc(size);
+  if (!q) return NULL; /* p stays intact */
+  memcpy(q, p, old_usable < size ? old_usable : size);
+  _lw_free(p);
+  return q;
+}
+
+static void *lw_realloc_impl(void *p, size_t size) {
+  if (!p) return _lw_malloc(size);
+  if (size == 0) { /* glibc semantics: free and return NULL */
+    _lw_free(p);
+    return NULL;
+  }
+  lw_segment_t *seg = lw_segment_of(p);
+  if (seg && seg->kind == LW_SEG_POOL) {
+    size_t slot = lw_page_of(seg, p)->slot_size;
+    if (size <= slot && size >= slot / 2) return p;
+    return realloc_move(p, slot, size);
+  }
+  if (seg) { /* medium */
+    if (size > LW_SMALL_MAX && size < _lw_g.large_threshold && _lw_heap_resize_in_place(seg->heap, p, size))
+      return p;
+    return realloc_move(p, _lw_heap_usable(p), size);
+  }
+  if (size >= _lw_g.large_threshold) return _lw_big_realloc(p, size);
+  return realloc_move(p, _lw_big_usable(p), size);
+}
+
+/* ---- the public API ----------------------------------------------------------- */
+LW_API void *lw_malloc(size_t size) {
+  void *p = _lw_malloc(size);
+  TRACE_CALL(MALLOC, size, 0, NULL, p, 0);
+  return p;
+}
+
+LW_API void lw_free(void *p) {
+  uint64_t tok = TRACE_ENTER();
+  _lw_free(p);
+  TRACE_CALL(FREE, 0, 0, p, NULL, tok);
+}
+
+LW_API void lw_free_sized(void *p, size_t size) {
+  uint64_t tok = TRACE_ENTER();
+  _lw_free(p);
+  TRACE_CALL(FREE_SIZED, size, 0, p, NULL, tok);
+}
+
+LW_API void lw_free_aligned_sized(void *p, size_t alignment, size_t size) {
+  uint64_t tok = TRACE_ENTER();
+  _lw_free(p);
+  TRACE_CALL(FREE_ALIGNED_SIZED, size, alignment, p, NULL, tok);
+}
+
+static void *calloc_impl(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = _lw_malloc(total);
+  if (p && (total <= LW_SMALL_MAX || lw_segment_of(p))) memset(p, 0, total); /* large: fresh mapping */
+  return p;
+}
+
+LW_API void *lw_calloc(size_t count, size_t size) {
+  void *p = calloc_impl(count, size);
+  TRACE_CALL(CALLOC, (uint64_t)count * size, 0, NULL, p, 0);
+  return p;
+}
+
+LW_API void *lw_realloc(void *p, size_t size) {
+  uint64_t tok = p ? TRACE_ENTER() : 0;
+  void *q = lw_realloc_impl(p, size);
+  TRACE_CALL(REALLOC, size, 0, p, q, tok);
+  return q;
+}
+
+LW_API void *lw_reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint64_t tok = p ? TRACE_ENTER() : 0;
+  void *q = lw_realloc_impl(p, total);
+  TRACE_CALL(REALLOCARRAY, total, 0, p, q, tok);
+  return q;
+}
+
+static size_t pow2_at_least(size_t a) {
+  size_t r = 1;
+  while (r < a && r) r <<= 1;
+  return r ? r : ((size_t)1 << 63);
+}
+
+LW_API void *lw_memalign(size_t alignment, size_t size) {
+  void *p = _lw_memalign(pow2_at_least(alignment), size); /* glibc rounds up */
+  TRACE_CALL(MEMALIGN, size, alignment, NULL, p, 0);
+  return p;
+}
+
+LW_API int lw_posix_memalign(void **out, size_t alignment, size_t size) {
+  int rc = 0;
+  void *p = NULL;
+  if (!lw_is_pow2(alignment) || alignment % sizeof(void *)) {
+    rc = EINVAL;
+  } else {
+    int saved = errno;
+    p = _lw_memalign(alignment, size);
+    if (p)
+      *out = p;
+    else
+      rc = ENOMEM;
+    errno = saved;
+  }
+  TRACE_CALL(POSIX_MEMALIGN, size, alignment, NULL, p, 0);
+  return rc;
+}
+
+LW_API void *lw_aligned_alloc(size_t alignment, size_t size) {
+  void *p = NULL;
+  if (!lw_is_pow2(alignment))
+    errno = EINVAL;
+  else
+    p = _lw_memalign(alignment, size);
+  TRACE_CALL(ALIGNED_ALLOC, size, alignment, NULL, p, 0);
+  return p;
+}
+
+LW_API void *lw_valloc(size_t size) {
+  lw_ensure_init();
+  void *p = _lw_memalign(_lw_g.os_page, size);
+  TRACE_CALL(VALLOC, size, _lw_g.os_page, NULL, p, 0);
+  return p;
+}
+
+LW_API void *lw_pvalloc(size_t size) {
+  lw_ensure_init();
+  void *p = NULL;
+  size_t page = _lw_g.os_page;
+  if (size > SIZE_MAX - page)
+    errno = ENOMEM;
+  else
+    p = _lw_memalign(page, size ? lw_align_up(size, page) : page);
+  TRACE_CALL(PVALLOC, size, page, NULL, p, 0);
+  return p;
+}
+
+LW_API size_t lw_usable_size(const void *p) { return _lw_usable_size(p); }
+
+LW_API int lw_trim(size_t pad) {
+  (void)pad;
+  lw_ensure_init();
+  size_t released = _lw_pool_trim();
+  for (unsigned i = 0; i < _lw_g.narenas; i++)
+    if (_lw_heaps[i].can_grow) released += _lw_heap_trim(&_lw_heaps[i]);
+  return released > 0;
+}
+
+#ifdef LW_OVERRIDE
+#include "override.c"
+#endif

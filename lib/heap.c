@@ -1,0 +1,424 @@
+/* Medium chunks: compact headers (types.h), segregated free lists, and
+ * deferred coalescing (coalesce.c). Invariants: see _lw_heap_check().
+ *
+ * free() does not merge: it parks the chunk on the quick list of its size
+ * (O(1)). malloc() first tries that quick list, then the merged-free bins
+ * (good fit: the first chunk of the smallest non-empty bin that fits); on a
+ * miss, a bounded coalescing run merges some parked chunks with their
+ * neighbours and the bins are tried again; then the heap grows by a
+ * segment. The same code runs an embedded region (can_grow == 0). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define LW_COALESCE_BUDGET 64     /* chunks merged per run on the malloc/free path */
+#define LW_MAX_ARENAS 8
+#define LW_UNMERGED_MIN ((size_t)128 << 10)
+
+static lw_heap_t arenas[LW_MAX_ARENAS];
+lw_heap_t *_lw_heaps = arenas;
+
+/* ---- bins ----------------------------------------------------------------- */
+unsigned _lw_bin_of(size_t s) {
+  if (s < 128) return (unsigned)(s >> 4);
+  unsigned fl = 63u - (unsigned)__builtin_clzll(s);
+  unsigned b = 8 + (fl - 7) * 8 + (unsigned)((s >> (fl - 3)) & 7);
+  return b < LW_NBINS ? b : LW_NBINS - 1;
+}
+
+static void list_push(lw_chunk_t **heads, uint64_t *map, unsigned b, lw_chunk_t *c) {
+  c->prev = NULL;
+  c->next = heads[b];
+  if (c->next) c->next->prev = c;
+  heads[b] = c;
+  map[b >> 6] |= (uint64_t)1 << (b & 63);
+}
+
+/* Puts a merged-free chunk in its bin (QUICK clear) or a parked chunk on
+ * its quick list (QUICK set). */
+void _lw_bin_insert(lw_heap_t *h, lw_chunk_t *c) {
+  unsigned b = _lw_bin_of(lw_chunk_size(c));
+  if (c->hdr & LW_CH_QUICK)
+    list_push(h->quick, h->quick_map, b, c);
+  else
+    list_push(h->bins, h->bin_map, b, c);
+}
+
+void _lw_list_unlink(lw_heap_t *h, lw_chunk_t *c) {
+  bool quick = c->hdr & LW_CH_QUICK;
+  if (c->next) c->next->prev = c->prev;
+  if (c->prev) {
+    c->prev->next = c->next;
+    return;
+  }
+  unsigned b = _lw_bin_of(lw_chunk_size(c));
+  lw_chunk_t **heads = quick ? h->quick : h->bins;
+  heads[b] = c->next;
+  if (!c->next) (quick ? h->quick_map : h->bin_map)[b >> 6] &= ~((uint64_t)1 << (b & 63));
+}
+
+/* First non-empty bin >= b, or LW_NBINS. */
+static unsigned map_next(const uint64_t *map, unsigned b) {
+  for (unsigned w = b >> 6; w < LW_BINMAP_WORDS; w++) {
+    uint64_t m = map[w];
+    if (w == b >> 6) m &= ~(uint64_t)0 << (b & 63);
+    if (m) return w * 64 + (unsigned)__builtin_ctzll(m);
+  }
+  return LW_NBINS;
+}
+
+static lw_chunk_t *find_fit(lw_heap_t *h, size_t need) {
+  unsigned b = _lw_bin_of(need);
+  int budget = 8; /* the starting bin may hold smaller chunks: look at a few */
+  for (lw_chunk_t *c = h->bins[b]; c && budget--; c = c->next)
+    if (lw_chunk_size(c) >= need) return c;
+  b = map_next(h->bin_map, b + 1);
+  return b < LW_NBINS ? h->bins[b] : NULL;
+}
+
+/* ---- spans and segments ----------------------------------------------------- */
+void _lw_heap_init(lw_heap_t *h, int can_grow) {
+  memset(h, 0, sizeof *h);
+  pthread_mutex_init(&h->lock, NULL);
+  h->can_grow = can_grow;
+  h->unmerged_limit = LW_UNMERGED_MIN;
+}
+
+/* Lays out [start, start+size) as one merged-free chunk and a sentinel. */
+void _lw_heap_add_span(lw_heap_t *h, void *start, size_t size) {
+  uintptr_t first = lw_align_up((uintptr_t)start + 8, LW_ALIGN) - 8;
+  uintptr_t end = lw_align_down((uintptr_t)start + size, LW_ALIGN) - 8;
+  if (end <= first + LW_CHUNK_MIN) return;
+  lw_chunk_t *c = (lw_chunk_t *)first, *sentinel = (lw_chunk_t *)end;
+  c->hdr = lw_hdr_make(c, end - first, 0);
+  lw_chunk_set_footer(c);
+  sentinel->hdr = lw_hdr_make(sentinel, 0, LW_CH_INUSE | LW_CH_PREV_FREE);
+  _lw_bin_insert(h, c);
+  h->free_bytes += end - first;
+  h->span_bytes += size;
+  if (!h->can_grow) h->region_first = c;
+  size_t limit = h->span_bytes / 8;
+  h->unmerged_limit = limit > LW_UNMERGED_MIN ? limit : LW_UNMERGED_MIN;
+}
+
+static lw_chunk_t *segment_first_chunk(lw_segment_t *seg) {
+  return (lw_chunk_t *)(lw_align_up((uintptr_t)seg + sizeof(lw_segment_t) + 8, LW_ALIGN) - 8);
+}
+
+static bool heap_grow(lw_heap_t *h) {
+  lw_segment_t *seg = h->spare;
+  if (seg)
+    h->spare = NULL;
+  else if (!(seg = _lw_segment_alloc(LW_SEG_MEDIUM)))
+    return false;
+  seg->heap = h;
+  seg->next = h->segments;
+  h->segments = seg;
+  _lw_heap_add_span(h, (uint8_t *)seg + sizeof(lw_segment_t), LW_SEG_SIZE - sizeof(lw_segment_t));
+  return true;
+}
+
+/* After a merge: an empty segment leaves the heap (one is kept as a spare,
+ * decommitted), and a big merged chunk gives its inner pages to the OS. */
+void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c) {
+  size_t sz = lw_chunk_size(c);
+  if (!h->can_grow) return; /* an embedded region's memory is the caller's */
+  {
+    lw_segment_t *seg = (lw_segment_t *)((uintptr_t)c & ~(uintptr_t)LW_SEG_MASK);
+    if (c == segment_first_chunk(seg) && lw_chunk_next(c)->hdr & LW_CH_INUSE &&
+        lw_chunk_size(lw_chunk_next(c)) == 0) {
+      _lw_list_unlink(h, c);
+      h->free_bytes -= sz;
+      h->span_bytes -= LW_SEG_SIZE - sizeof(lw_segment_t);
+      for (lw_segment_t **pp = &h->segments; *pp; pp = &(*pp)->next)
+        if (*pp == seg) {
+          *pp = seg->next;
+          break;
+        }
+      if (!h->spare) {
+        _lw_os_decommit((uint8_t *)seg + _lw_g.os_page, LW_SEG_SIZE - _lw_g.os_page);
+        h->spare = seg;
+      } else {
+        _lw_segment_free(seg);
+      }
+      return;
+    }
+  }
+  if (sz < _lw_g.release_min || (c->hdr & LW_CH_RELEASED)) return;
+  uintptr_t lo = lw_align_up((uintptr_t)c + sizeof(lw_chunk_t), _lw_g.os_page);
+  uintptr_t hi = lw_align_down((uintptr_t)c + sz - 8, _lw_g.os_page);
+  if (hi > lo) {
+    _lw_os_decommit((void *)lo, hi - lo);
+    c->hdr |= LW_CH_RELEASED;
+  }
+}
+
+/* ---- allocation -------------------------------------------------------------- */
+static inline size_t chunk_need(size_t size) {
+  size_t need = lw_align_up(size + LW_CHUNK_OVERHEAD, LW_ALIGN);
+  return need < LW_CHUNK_MIN ? LW_CHUNK_MIN : need;
+}
+
+/* Marks a chunk taken from a quick list in use. */
+static void *use_quick(lw_heap_t *h, lw_chunk_t *c) {
+  size_t sz = lw_chunk_size(c);
+  _lw_list_unlink(h, c);
+  c->hdr = lw_hdr_make(c, sz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
+  lw_chunk_next(c)->hdr &= ~LW_CH_PREV_FREE;
+  h->unmerged_bytes -= sz;
+  h->live_bytes += sz;
+  return lw_chunk_payload(c);
+}
+
+/* Takes `need` bytes from the front of an unlinked merged-free chunk; the
+ * rest, if big enough, goes back to the bins. */
+static void *use_free(lw_heap_t *h, lw_chunk_t *c, size_t need) {
+  size_t sz = lw_chunk_size(c);
+  uint64_t prev = c->hdr & LW_CH_PREV_FREE;
+  h->free_bytes -= sz;
+  if (sz - need >= LW_CHUNK_MIN) {
+    lw_chunk_t *rest = (lw_chunk_t *)((uint8_t *)c + need);
+    rest->hdr = lw_hdr_make(rest, sz - need, c->hdr & LW_CH_RELEASED);
+    lw_chunk_set_footer(rest);
+    _lw_bin_insert(h, rest);
+    h->free_bytes += sz - need;
+    sz = need;
+  } else {
+    lw_chunk_next(c)->hdr &= ~LW_CH_PREV_FREE;
+  }
+  c->hdr = lw_hdr_make(c, sz, LW_CH_INUSE | prev);
+  h->live_bytes += sz;
+  return lw_chunk_payload(c);
+}
+
+/* Cuts the front of merged-free chunk c so that its payload is aligned;
+ * the front stays free. c has room for need + align + LW_CHUNK_MIN. */
+static lw_chunk_t *align_front(lw_heap_t *h, lw_chunk_t *c, size_t align) {
+  uintptr_t p = (uintptr_t)lw_chunk_payload(c);
+  uintptr_t q = lw_align_up(p, align);
+  if (q == p) return c;
+  if (q - p < LW_CHUNK_MIN) q += align;
+  size_t lead = q - p, sz = lw_chunk_size(c);
+  lw_chunk_t *d = (lw_chunk_t *)((uint8_t *)c + lead);
+  c->hdr = lw_hdr_make(c, lead, c->hdr & LW_CH_PREV_FREE);
+  lw_chunk_set_footer(c);
+  _lw_bin_insert(h, c);
+  d->hdr = lw_hdr_make(d, sz - lead, LW_CH_PREV_FREE);
+  lw_chunk_set_footer(d);
+  return d;
+}
+
+void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
+  size_t need = chunk_need(size);
+  size_t want = align > LW_ALIGN ? need + align + LW_CHUNK_MIN : need;
+  pthread_mutex_lock(&h->lock);
+  if (align <= LW_ALIGN) {
+    lw_chunk_t *q = h->quick[_lw_bin_of(need)];
+    if (q && lw_chunk_size(q) >= need) {
+      void *p = use_quick(h, q);
+      pthread_mutex_unlock(&h->lock);
+      return p;
+    }
+  }
+  lw_chunk_t *c = find_fit(h, want);
+  if (!c && _lw_coalesce_run(h, LW_COALESCE_BUDGET, want)) c = find_fit(h, want);
+  if (!c && h->can_grow && heap_grow(h)) c = find_fit(h, want);
+  while (!c && (h->quick_map[0] | h->quick_map[1] | h->quick_map[2] | h->quick_map[3])) {
+    _lw_coalesce_run(h, LW_COALESCE_BUDGET, want); /* out of memory: merge it all */
+    c = find_fit(h, want);
+  }
+  void *p = NULL;
+  if (c) {
+    _lw_list_unlink(h, c);
+    if (align > LW_ALIGN) c = align_front(h, c, align); /* the front stays counted free */
+    p = use_free(h, c, need);
+  }
+  pthread_mutex_unlock(&h->lock);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+/* ---- free ---------------------------------------------------------------------- */
+static lw_chunk_t *checked_chunk(const void *p, const char *op) {
+  lw_chunk_t *c = lw_chunk_of(p);
+  uint64_t hdr = c->hdr;
+  if (lw_unlikely(!(hdr & LW_CH_INUSE))) {
+    _lw_report(hdr & LW_CH_QUICK ? "double free of pointer" : "invalid free of pointer", p);
+  }
+#if LW_CHECKED
+  uint64_t sz = hdr & LW_CH_SIZE_MASK;
+  if ((hdr >> LW_CH_TAG_SHIFT) != lw_chunk_tag(c, sz) || sz < LW_CHUNK_MIN)
+    _lw_report("corrupted chunk header (heap overflow?) at pointer", p);
+#endif
+  (void)op;
+  return c;
+}
+
+void _lw_heap_free(lw_heap_t *h, void *p) {
+  pthread_mutex_lock(&h->lock);
+  lw_chunk_t *c = checked_chunk(p, "free");
+  size_t sz = lw_chunk_size(c);
+  c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE));
+  lw_chunk_set_footer(c);
+  lw_chunk_next(c)->hdr |= LW_CH_PREV_FREE;
+  _lw_bin_insert(h, c);
+  h->live_bytes -= sz;
+  h->unmerged_bytes += sz;
+  if (h->unmerged_bytes > h->unmerged_limit) _lw_coalesce_run(h, LW_COALESCE_BUDGET, 0);
+  pthread_mutex_unlock(&h->lock);
+}
+
+/* Parks the tail of in-use chunk c beyond `keep` bytes as a quick chunk. */
+static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
+  size_t sz = lw_chunk_size(c);
+  if (sz - keep < 64) return;
+  lw_chunk_t *t = (lw_chunk_t *)((uint8_t *)c + keep);
+  t->hdr = lw_hdr_make(t, sz - keep, LW_CH_QUICK);
+  lw_chunk_set_footer(t);
+  lw_chunk_next(t)->hdr |= LW_CH_PREV_FREE;
+  _lw_bin_insert(h, t);
+  c->hdr = lw_hdr_make(c, keep, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
+  h->live_bytes -= sz - keep;
+  h->unmerged_bytes += sz - keep;
+}
+
+/* realloc without moving: shrink, or grow into a free next chunk. */
+bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
+  size_t need = chunk_need(size);
+  pthread_mutex_lock(&h->lock);
+  lw_chunk_t *c = checked_chunk(p, "realloc");
+  size_t sz = lw_chunk_size(c);
+  bool ok = true;
+  if (need <= sz) {
+    split_tail(h, c, need);
+  } else {
+    lw_chunk_t *n = lw_chunk_next(c);
+    size_t nsz = lw_chunk_size(n);
+    if (!(n->hdr & LW_CH_INUSE) && sz + nsz >= need) {
+      _lw_list_unlink(h, n);
+      if (n->hdr & LW_CH_QUICK)
+        h->unmerged_bytes -= nsz;
+      else
+        h->free_bytes -= nsz;
+      c->hdr = lw_hdr_make(c, sz + nsz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
+      lw_chunk_next(c)->hdr &= ~LW_CH_PREV_FREE;
+      h->live_bytes += nsz;
+      split_tail(h, c, need);
+    } else {
+      ok = false;
+    }
+  }
+  pthread_mutex_unlock(&h->lock);
+  return ok;
+}
+
+size_t _lw_heap_usable(const void *p) { return lw_chunk_size(lw_chunk_of(p)) - LW_CHUNK_OVERHEAD; }
+
+/* malloc_trim: merge everything parked, release every big free chunk. */
+size_t _lw_heap_trim(lw_heap_t *h) {
+  pthread_mutex_lock(&h->lock);
+  while (h->quick_map[0] | h->quick_map[1] | h->quick_map[2] | h->quick_map[3])
+    _lw_coalesce_run(h, LW_COALESCE_BUDGET, 0);
+  size_t before = h->span_bytes;
+  for (unsigned b = map_next(h->bin_map, 0); b < LW_NBINS; b = map_next(h->bin_map, b + 1)) {
+    lw_chunk_t *c = h->bins[b];
+    while (c) {
+      lw_chunk_t *nx = c->next;
+      _lw_heap_release_pages(h, c);
+      c = nx;
+    }
+  }
+  if (h->spare) {
+    _lw_segment_free(h->spare);
+    h->spare = NULL;
+  }
+  size_t released = before - h->span_bytes;
+  pthread_mutex_unlock(&h->lock);
+  return released;
+}
+
+lw_heap_t *_lw_heap_for(lw_tld_t *tld) {
+  lw_heap_t *h = &arenas[tld->id % _lw_g.narenas];
+  if (!__atomic_load_n(&h->can_grow, __ATOMIC_ACQUIRE)) { /* first use: set up under a lock */
+    static pthread_mutex_t setup = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&setup);
+    if (!h->can_grow) {
+      _lw_heap_init(h, 0);
+      __atomic_store_n(&h->can_grow, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&setup);
+  }
+  return h;
+}
+
+/* ---- invariants ---------------------------------------------------------------- */
+static void check_span(lw_heap_t *h, lw_chunk_t *c, size_t *inuse, size_t *quick, size_t *merged) {
+  bool prev_free = false, prev_merged = false;
+  for (;;) {
+    size_t sz = lw_chunk_size(c);
+    LW_INSIST(((uintptr_t)c & 15) == 8 && "chunk headers sit at 8 mod 16");
+    LW_INSIST(!!(c->hdr & LW_CH_PREV_FREE) == prev_free && "P bit == previous chunk not in use");
+#if LW_CHECKED
+    LW_INSIST((c->hdr >> LW_CH_TAG_SHIFT) == lw_chunk_tag(c, sz) && "header tag intact");
+#endif
+    if (sz == 0) {
+      LW_INSIST((c->hdr & LW_CH_INUSE) && "sentinel is in use");
+      return;
+    }
+    LW_INSIST(sz >= LW_CHUNK_MIN && sz % LW_ALIGN == 0 && "chunk size sane");
+    bool in_use = c->hdr & LW_CH_INUSE, is_quick = c->hdr & LW_CH_QUICK;
+    LW_INSIST(!(in_use && is_quick) && "U and Q never both set");
+    if (!in_use) {
+      LW_INSIST(*(uint64_t *)((uint8_t *)c + sz - 8) == sz && "footer == size");
+      if (!is_quick) LW_INSIST(!prev_merged && "no two merged-free chunks adjacent");
+      unsigned b = _lw_bin_of(sz);
+      LW_INSIST(((is_quick ? h->quick_map : h->bin_map)[b >> 6] >> (b & 63) & 1) && "list of a listed chunk is marked");
+    }
+    *(in_use ? inuse : is_quick ? quick : merged) += sz;
+    prev_free = !in_use;
+    prev_merged = !in_use && !is_quick;
+    c = lw_chunk_next(c);
+  }
+}
+
+int _lw_heap_check(lw_heap_t *h) {
+  size_t inuse = 0, quick = 0, merged = 0;
+  pthread_mutex_lock(&h->lock);
+  if (h->region_first)
+    check_span(h, h->region_first, &inuse, &quick, &merged);
+  for (lw_segment_t *s = h->segments; s; s = s->next) {
+    LW_INSIST(s->magic == LW_SEG_MAGIC && s->kind == LW_SEG_MEDIUM && s->heap == h && "medium segment header intact");
+    check_span(h, segment_first_chunk(s), &inuse, &quick, &merged);
+  }
+  for (unsigned b = 0; b < LW_NBINS; b++) {
+    for (lw_chunk_t *c = h->bins[b]; c; c = c->next) {
+      LW_INSIST(_lw_bin_of(lw_chunk_size(c)) == b && !(c->hdr & (LW_CH_INUSE | LW_CH_QUICK)) && "bin holds merged-free chunks of its size");
+      LW_INSIST((!c->next || c->next->prev == c) && "bin links consistent");
+    }
+    for (lw_chunk_t *c = h->quick[b]; c; c = c->next) {
+      LW_INSIST(_lw_bin_of(lw_chunk_size(c)) == b && (c->hdr & LW_CH_QUICK) && "quick list holds parked chunks of its size");
+      LW_INSIST((!c->next || c->next->prev == c) && "quick links consistent");
+    }
+  }
+  LW_INSIST(quick == h->unmerged_bytes && "unmerged_bytes == sum of quick chunks");
+  LW_INSIST(merged == h->free_bytes && "free_bytes == sum of merged-free chunks");
+  LW_INSIST(inuse == h->live_bytes && "live_bytes == sum of in-use chunks");
+  pthread_mutex_unlock(&h->lock);
+  return 0;
+}
+
+void _lw_heap_atfork(int phase) {
+  for (unsigned i = 0; i < LW_MAX_ARENAS; i++) {
+    lw_heap_t *h = &arenas[i];
+    if (!h->can_grow) continue;
+    if (phase == 0)
+      pthread_mutex_lock(&h->lock);
+    else if (phase == 1)
+      pthread_mutex_unlock(&h->lock);
+    else
+      pthread_mutex_init(&h->lock, NULL);
+  }
+}

@@ -1,0 +1,83 @@
+/* The OS boundary: the only file that calls mmap, munmap, madvise, mremap
+ * and prctl. Contract: sizes are multiples of the OS page size (read at run
+ * time: 4, 16 or 64 KiB); failures return NULL/-1 with errno set (ENOMEM
+ * for exhaustion); every call emits its OS_* event and updates counters. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "internal.h"
+
+_Atomic uint64_t _lw_os_mapped, _lw_os_maps, _lw_os_unmaps, _lw_os_decommits, _lw_os_decommitted;
+
+static void *os_mmap(void *hint, size_t size) {
+  void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  atomic_fetch_add_explicit(&_lw_os_maps, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&_lw_os_mapped, size, memory_order_relaxed);
+  LW_EVENT(OS_MAP, p, size, 0);
+  return p;
+}
+
+void *_lw_os_map(size_t size) { return os_mmap(NULL, size); }
+
+/* Maps `size` bytes aligned to `align` (a power of two above the page size)
+ * by over-mapping and trimming both ends. */
+void *_lw_os_map_aligned(size_t size, size_t align) {
+  void *p = os_mmap(NULL, size);
+  if (!p || ((uintptr_t)p & (align - 1)) == 0) return p;
+  _lw_os_unmap(p, size);
+  uint8_t *raw = os_mmap(NULL, size + align);
+  if (!raw) return NULL;
+  uint8_t *aligned = (uint8_t *)lw_align_up((uintptr_t)raw, align);
+  size_t head = (size_t)(aligned - raw), tail = align - head;
+  if (head) _lw_os_unmap(raw, head);
+  if (tail) _lw_os_unmap(aligned + size, tail);
+  return aligned;
+}
+
+int _lw_os_unmap(void *addr, size_t size) {
+  int rc = munmap(addr, size);
+  if (rc == 0) {
+    atomic_fetch_add_explicit(&_lw_os_unmaps, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&_lw_os_mapped, size, memory_order_relaxed);
+    LW_EVENT(OS_UNMAP, addr, size, 0);
+  }
+  return rc;
+}
+
+/* Gives the pages back; the range stays mapped and reads as zeros later. */
+void _lw_os_decommit(void *addr, size_t size) {
+  if (madvise(addr, size, MADV_DONTNEED) == 0) {
+    atomic_fetch_add_explicit(&_lw_os_decommits, 1, memory_order_relaxed);
+    LW_EVENT(OS_DECOMMIT, addr, size, 0);
+  }
+}
+
+/* Grows or shrinks a large block's mapping, moving it if needed. */
+void *_lw_os_remap(void *addr, size_t old_size, size_t new_size) {
+  void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  atomic_fetch_add_explicit(&_lw_os_mapped, new_size - old_size, memory_order_relaxed);
+  LW_EVENT(OS_REMAP, addr, p, new_size);
+  return p;
+}
+
+/* Names the mapping in /proc/PID/maps ("[anon:lwmalloc:pool]") on kernels
+ * that support it (5.17+); silently ignored elsewhere. */
+void _lw_os_name(void *addr, size_t size, const char *name) {
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+  int saved = errno;
+  (void)prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, size, (unsigned long)name);
+  errno = saved;
+}

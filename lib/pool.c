@@ -1,0 +1,354 @@
+/* Small fixed-size pools. Invariants: see _lw_pool_check().
+ *
+ * Each thread owns, per size class, a list of ACTIVE pool pages (head =
+ * tld->cur[cls]). Allocation pops the head page's local free list; free by
+ * the owner pushes onto it; both O(1) and lock-free. A free from another
+ * thread pushes onto the page's atomic `remote` stack; the owner takes the
+ * whole stack at once when its local list runs dry. A page with no free
+ * slot left is marked FULL and leaves the list; the first remote free into
+ * a FULL page moves it to NOTIFIED and pushes it on the owner's `notify`
+ * stack, from where the owner puts it back in its list. Slots are carved
+ * lazily, a few KiB at a time, so untouched slots cost no RSS. Empty pages
+ * go back to the global free-page stack; past LW_PAGE_CACHE of them, they
+ * are also given back to the OS (madvise). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+const uint32_t _lw_class_size[LW_NCLASSES] = {8,   16,  32,  48,  64,   80,   96,   112,  128,
+                                              160, 192, 224, 256, 320,  384,  448,  512,  640,
+                                              768, 896, 1024, 1280, 1536, 1792, 2048};
+/* class of a request: _lw_class_of8[(size + 7) / 8], size <= LW_SMALL_MAX */
+const uint8_t _lw_class_of8[LW_SMALL_MAX / 8 + 1] = {
+  0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 9, 9, 10, 10, 10,
+  10, 11, 11, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14,
+  14, 15, 15, 15, 15, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+  17, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18,
+  18, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
+  20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+  21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 22, 22, 22, 22, 22, 22, 22,
+  22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
+  22, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,
+  23, 23, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
+  24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,};
+
+/* The page every empty class slot points at: no free slot, never owned,
+ * so the fast path needs no NULL test. */
+lw_page_t _lw_page_empty;
+
+enum { LW_PAGE_NOTIFIED = 3 };
+
+/* Global free pages: two stacks, committed (still resident) first. */
+static struct {
+  pthread_mutex_t lock;
+  lw_page_t *committed, *decommitted;
+  size_t ncommitted;
+} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0};
+
+/* ---- the owner's avail list ---------------------------------------------- */
+static void avail_push_front(lw_tld_t *tld, lw_page_t *pg) {
+  lw_page_t *head = tld->cur[pg->cls];
+  pg->prev = NULL;
+  pg->next = head == &_lw_page_empty ? NULL : head;
+  if (pg->next) pg->next->prev = pg;
+  tld->cur[pg->cls] = pg;
+}
+
+/* Behind the head, so that the page being allocated from stays current. */
+static void avail_push_second(lw_tld_t *tld, lw_page_t *pg) {
+  lw_page_t *head = tld->cur[pg->cls];
+  if (head == &_lw_page_empty) return avail_push_front(tld, pg);
+  pg->prev = head;
+  pg->next = head->next;
+  if (pg->next) pg->next->prev = pg;
+  head->next = pg;
+}
+
+static void avail_unlink(lw_tld_t *tld, lw_page_t *pg) {
+  if (pg->prev)
+    pg->prev->next = pg->next;
+  else
+    tld->cur[pg->cls] = pg->next ? pg->next : &_lw_page_empty;
+  if (pg->next) pg->next->prev = pg->prev;
+  pg->prev = pg->next = NULL;
+}
+
+/* ---- global free pages -------------------------------------------------- */
+static lw_page_t *pages_take(void) {
+  pthread_mutex_lock(&pages.lock);
+  lw_page_t *pg = pages.committed;
+  if (pg) {
+    pages.committed = pg->next;
+    pages.ncommitted--;
+  } else if ((pg = pages.decommitted)) {
+    pages.decommitted = pg->next;
+    atomic_fetch_sub_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
+  } else {
+    lw_segment_t *seg = _lw_segment_alloc(LW_SEG_POOL);
+    if (seg) {
+      for (size_t i = LW_PAGES_PER_SEG - 1; i >= 1; i--) { /* page 0: the header */
+        lw_page_t *p = &seg->pages[i];
+        p->start = (uint8_t *)seg + i * LW_PAGE_SIZE;
+        p->committed = 1;
+        if (i > 1) {
+          p->next = pages.committed;
+          pages.committed = p;
+          pages.ncommitted++;
+        }
+      }
+      pg = &seg->pages[1];
+      lw_segment_t *head = atomic_load(&_lw_pool_segments);
+      do seg->next = head;
+      while (!atomic_compare_exchange_weak(&_lw_pool_segments, &head, seg));
+    }
+  }
+  pthread_mutex_unlock(&pages.lock);
+  return pg;
+}
+
+static void pages_give(lw_page_t *pg) {
+  pthread_mutex_lock(&pages.lock);
+  bool decommit = pages.ncommitted >= _lw_g.page_cache;
+  if (!decommit) {
+    pg->next = pages.committed;
+    pages.committed = pg;
+    pages.ncommitted++;
+  }
+  pthread_mutex_unlock(&pages.lock);
+  if (decommit) {
+    _lw_os_decommit(pg->start, LW_PAGE_SIZE);
+    atomic_fetch_add_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
+    pthread_mutex_lock(&pages.lock);
+    pg->next = pages.decommitted;
+    pages.decommitted = pg;
+    pthread_mutex_unlock(&pages.lock);
+  }
+}
+
+static lw_page_t *page_acquire(lw_tld_t *tld, unsigned cls) {
+  lw_page_t *pg = pages_take();
+  if (!pg) return NULL;
+  pg->free = NULL;
+  pg->used = 0;
+  pg->bumped = 0;
+  pg->slot_size = _lw_class_size[cls];
+  pg->capacity = (uint32_t)(LW_PAGE_SIZE / pg->slot_size);
+  pg->cls = (uint8_t)cls;
+  pg->owner = tld;
+  atomic_store_explicit(&pg->remote, NULL, memory_order_relaxed);
+  atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_release);
+  avail_push_front(tld, pg);
+  LW_EVENT(POOL_REFILL, cls, pg->capacity, pg->start);
+  return pg;
+}
+
+/* An empty page (used == 0, no remote frees) leaves its owner. */
+static void page_release(lw_tld_t *tld, lw_page_t *pg) {
+  avail_unlink(tld, pg);
+  LW_EVENT(POOL_RELEASE, pg->cls, pg->capacity, pg->start);
+  pg->owner = NULL;
+  atomic_store_explicit(&pg->state, LW_PAGE_FREE, memory_order_release);
+  pages_give(pg);
+}
+
+/* ---- slots -------------------------------------------------------------- */
+/* Moves the remote-free stack onto the local free list; false if empty. */
+static bool collect_remote(lw_page_t *pg) {
+  if (!atomic_load_explicit(&pg->remote, memory_order_relaxed)) return false;
+  lw_block_t *r = atomic_exchange_explicit(&pg->remote, NULL, memory_order_acquire);
+  if (!r) return false;
+  uint32_t n = 1;
+  lw_block_t *tail = r;
+  for (lw_block_t *nx; (nx = lw_block_next(tail)) != NULL; tail = nx) n++;
+  lw_block_set_next(tail, pg->free);
+  pg->free = r;
+  lw_assert_internal(pg->used >= n);
+  pg->used -= n;
+  return true;
+}
+
+/* Carves the next few KiB of never-used slots into the free list. */
+static void carve(lw_page_t *pg) {
+  uint32_t n = pg->capacity - pg->bumped;
+  uint32_t batch = 4096 / pg->slot_size;
+  if (batch < 2) batch = 2;
+  if (n > batch) n = batch;
+  uint8_t *first = pg->start + (size_t)pg->bumped * pg->slot_size;
+  uint8_t *s = first;
+  for (uint32_t i = 1; i < n; i++, s += pg->slot_size)
+    lw_block_set_next((lw_block_t *)s, (lw_block_t *)(s + pg->slot_size));
+  lw_block_set_next((lw_block_t *)s, pg->free);
+  pg->free = (lw_block_t *)first;
+  pg->bumped += n;
+}
+
+/* Takes the pages that remote frees put on our notify stack back into
+ * our lists. */
+static bool collect_notify(lw_tld_t *tld) {
+  if (!atomic_load_explicit(&tld->notify, memory_order_relaxed)) return false;
+  lw_page_t *pg = atomic_exchange_explicit(&tld->notify, NULL, memory_order_acquire);
+  bool any = pg != NULL;
+  while (pg) {
+    lw_page_t *nx = pg->notify_next;
+    atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_relaxed);
+    avail_push_second(tld, pg);
+    pg = nx;
+  }
+  return any;
+}
+
+/* The head page has nothing left: take it out of the list as FULL. A
+ * remote free that raced with us may already be there; then it stays. */
+static void page_mark_full(lw_tld_t *tld, lw_page_t *pg) {
+  avail_unlink(tld, pg);
+  atomic_store(&pg->state, LW_PAGE_FULL); /* seq_cst: pairs with free_remote */
+  if (atomic_load(&pg->remote)) {
+    uint32_t expect = LW_PAGE_FULL;
+    if (atomic_compare_exchange_strong(&pg->state, &expect, LW_PAGE_ACTIVE))
+      avail_push_front(tld, pg);
+    /* else: a remote free won the race and queued it on our notify stack */
+  }
+}
+
+void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
+  if (tld == &_lw_tld_empty) {
+    tld = _lw_tld_init();
+    if (!tld) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  for (;;) {
+    lw_page_t *pg = tld->cur[cls];
+    if (pg != &_lw_page_empty) {
+      if (pg->free || collect_remote(pg)) return lw_pool_pop(pg);
+      if (pg->bumped < pg->capacity) {
+        carve(pg);
+        return lw_pool_pop(pg);
+      }
+      page_mark_full(tld, pg);
+      continue;
+    }
+    if (collect_notify(tld)) continue;
+    if (!page_acquire(tld, cls)) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+}
+
+/* After an owner's free: the page was FULL (make it available again) or
+ * became empty (give it back unless it is the class's current page). */
+void _lw_pool_free_slow(lw_tld_t *tld, lw_page_t *pg) {
+  uint32_t st = atomic_load(&pg->state);
+  if (st == LW_PAGE_FULL) {
+    if (!atomic_compare_exchange_strong(&pg->state, &st, LW_PAGE_ACTIVE)) return; /* NOTIFIED */
+    avail_push_second(tld, pg);
+  } else if (st != LW_PAGE_ACTIVE) {
+    return; /* NOTIFIED: comes back through the notify stack */
+  }
+  if (pg->used == 0 && tld->cur[pg->cls] != pg) page_release(tld, pg);
+}
+
+void _lw_pool_free_remote(lw_page_t *pg, void *p) {
+  lw_block_t *b = p;
+  lw_block_t *head = atomic_load_explicit(&pg->remote, memory_order_relaxed);
+  do lw_block_set_next(b, head);
+  while (!atomic_compare_exchange_weak(&pg->remote, &head, b)); /* seq_cst */
+  if (atomic_load(&pg->state) == LW_PAGE_FULL) {
+    uint32_t expect = LW_PAGE_FULL;
+    if (atomic_compare_exchange_strong(&pg->state, &expect, LW_PAGE_NOTIFIED)) {
+      lw_tld_t *owner = pg->owner; /* stable: a NOTIFIED page cannot be released */
+      lw_page_t *top = atomic_load_explicit(&owner->notify, memory_order_relaxed);
+      do pg->notify_next = top;
+      while (!atomic_compare_exchange_weak_explicit(&owner->notify, &top, pg, memory_order_release,
+                                                    memory_order_relaxed));
+    }
+  }
+}
+
+/* Returns the empty pages of a thread that is exiting (or trimming); the
+ * others stay owned by the tld, which the next new thread adopts. */
+static void release_empty_pages(lw_tld_t *tld, bool all) {
+  collect_notify(tld);
+  for (unsigned c = 0; c < LW_NCLASSES; c++) {
+    lw_page_t *pg = tld->cur[c];
+    while (pg != &_lw_page_empty && pg) {
+      lw_page_t *nx = pg->next;
+      collect_remote(pg);
+      if (pg->used == 0 && (all || pg != tld->cur[c])) page_release(tld, pg);
+      pg = nx;
+    }
+  }
+}
+
+void _lw_pool_abandon(lw_tld_t *tld) { release_empty_pages(tld, true); }
+void _lw_pool_collect(lw_tld_t *tld) { collect_notify(tld); }
+
+/* malloc_trim: the calling thread's empty pages, then every cached page. */
+size_t _lw_pool_trim(void) {
+  lw_tld_t *tld = _lw_tld;
+  if (tld != &_lw_tld_empty) release_empty_pages(tld, true);
+  size_t released = 0;
+  for (;;) {
+    pthread_mutex_lock(&pages.lock);
+    lw_page_t *pg = pages.committed;
+    if (pg) {
+      pages.committed = pg->next;
+      pages.ncommitted--;
+    }
+    pthread_mutex_unlock(&pages.lock);
+    if (!pg) break;
+    _lw_os_decommit(pg->start, LW_PAGE_SIZE);
+    atomic_fetch_add_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
+    released += LW_PAGE_SIZE;
+    pthread_mutex_lock(&pages.lock);
+    pg->next = pages.decommitted;
+    pages.decommitted = pg;
+    pthread_mutex_unlock(&pages.lock);
+  }
+  return released;
+}
+
+/* Invariants of the calling thread's pages, and of every page's state. */
+int _lw_pool_check(void) {
+  lw_tld_t *tld = _lw_tld;
+  if (tld != &_lw_tld_empty) {
+    collect_notify(tld);
+    for (unsigned c = 0; c < LW_NCLASSES; c++) {
+      for (lw_page_t *pg = tld->cur[c]; pg && pg != &_lw_page_empty; pg = pg->next) {
+        LW_INSIST(pg->owner == tld && "page in a thread's list is owned by it");
+        LW_INSIST(pg->cls == c && "page in the list of its class");
+        LW_INSIST(atomic_load(&pg->state) == LW_PAGE_ACTIVE && "listed pages are ACTIVE");
+        collect_remote(pg);
+        uint32_t nfree = 0;
+        for (lw_block_t *b = pg->free; b; b = lw_block_next(b)) {
+          size_t off = (size_t)((uint8_t *)b - pg->start);
+          LW_INSIST(off < (size_t)pg->bumped * pg->slot_size && "free slot inside the carved part");
+          LW_INSIST(off % pg->slot_size == 0 && "free slot on a slot boundary");
+          LW_INSIST(++nfree <= pg->bumped && "free list has no cycle");
+        }
+        LW_INSIST(nfree + pg->used == pg->bumped && "used + free == carved");
+      }
+    }
+  }
+  for (lw_segment_t *s = atomic_load(&_lw_pool_segments); s; s = s->next) {
+    LW_INSIST(s->magic == LW_SEG_MAGIC && s->kind == LW_SEG_POOL && "pool segment header intact");
+    for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) {
+      lw_page_t *pg = &s->pages[i];
+      if (atomic_load(&pg->state) == LW_PAGE_FREE) LW_INSIST(pg->owner == NULL && "free pages have no owner");
+    }
+  }
+  return 0;
+}
+
+void _lw_pool_atfork(int phase) {
+  if (phase == 0)
+    pthread_mutex_lock(&pages.lock);
+  else if (phase == 1)
+    pthread_mutex_unlock(&pages.lock);
+  else
+    pthread_mutex_init(&pages.lock, NULL);
+}
