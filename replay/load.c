@@ -1,0 +1,183 @@
+/* Trace file -> calls -> plan, reading only through the tracer's reader
+ * (tracer/trace_read.h): this file never looks at the bytes.
+ *
+ * Threads: a traced thread is a (tid, generation) pair; the generation
+ * counts the THREAD_EXITs of that tid sequenced before the call, so a tid
+ * the kernel reused becomes a new replay thread. Replay threads are
+ * numbered by their first call's seq (the main thread is usually 0).
+ * Records are not in global order in the file (per-thread chunks), which
+ * is why everything is keyed by seq rather than by position. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay.h"
+#include "trace_read.h"
+
+typedef struct exit_mark_s {
+  uint64_t tid, seq;
+} exit_mark_t;
+
+typedef struct load_s {
+  rp_call_t *calls;
+  uint32_t *call_tid; /* per call: the raw tid until threads are numbered */
+  size_t n, cap;
+  exit_mark_t *exits;
+  size_t nexits, exits_cap;
+  uint64_t lost;
+} load_t;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return 0;
+  size_t nc = *cap ? *cap * 2 : 4096;
+  while (nc < need) nc *= 2;
+  void *np = realloc(*p, nc * elem);
+  if (!np) return -1;
+  *p = np;
+  *cap = nc;
+  return 0;
+}
+
+static int load_call(load_t *l, const lwt_record_t *r) {
+  if (l->n == l->cap) { /* calls[] and call_tid[] grow in step */
+    size_t cap = l->cap;
+    if (grow((void **)&l->calls, &cap, l->n + 1, sizeof *l->calls)) return -1;
+    uint32_t *nt = realloc(l->call_tid, cap * sizeof *nt);
+    if (!nt) return -1;
+    l->call_tid = nt;
+    l->cap = cap;
+  }
+  uint64_t kf = r->call.free_seq ? r->call.free_seq : r->seq;
+  l->calls[l->n] = (rp_call_t){.key_alloc = r->seq, .key_free = kf, .size = r->call.size,
+                               .align = r->call.align, .in = r->call.in_ptr,
+                               .out = r->call.out_ptr, .op = (uint8_t)r->call.op};
+  l->call_tid[l->n++] = r->tid;
+  return 0;
+}
+
+static int cmp_exit(const void *a, const void *b) {
+  const exit_mark_t *x = a, *y = b;
+  if (x->tid != y->tid) return x->tid < y->tid ? -1 : 1;
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Generation of (tid, seq): exits of tid sequenced before seq. */
+static uint32_t generation(const load_t *l, uint64_t tid, uint64_t seq) {
+  size_t lo = 0, hi = l->nexits; /* first mark >= (tid, seq) */
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const exit_mark_t *m = &l->exits[mid];
+    if (m->tid < tid || (m->tid == tid && m->seq < seq)) lo = mid + 1;
+    else hi = mid;
+  }
+  size_t first = lo;
+  while (first > 0 && l->exits[first - 1].tid == tid) first--;
+  return (uint32_t)(lo - first);
+}
+
+typedef struct thread_slot_s {
+  uint64_t first_seq, tid;
+  uint32_t tmp;
+} thread_slot_t;
+
+static int cmp_slot(const void *a, const void *b) {
+  const thread_slot_t *x = a, *y = b;
+  return (x->first_seq > y->first_seq) - (x->first_seq < y->first_seq);
+}
+
+/* Gives every call its dense thread index; returns the thread count. */
+static int number_threads(load_t *l, uint64_t **tids_out, uint32_t *nthreads, char *err,
+                          size_t errlen) {
+  qsort(l->exits, l->nexits, sizeof *l->exits, cmp_exit);
+  rp_addrmap_t *map = rp_addrmap_new(64);
+  thread_slot_t *slot = NULL;
+  size_t nslots = 0, cap = 0;
+  if (!map) goto oom;
+  for (size_t i = 0; i < l->n; i++) {
+    uint64_t tid = l->call_tid[i];
+    uint32_t gen = generation(l, tid, l->calls[i].key_alloc);
+    uint64_t key = (tid << 24 | gen) + 1; /* nonzero: addrmap's empty key is 0 */
+    uint32_t t = rp_addrmap_get(map, key);
+    if (t == RP_NONE) {
+      if (grow((void **)&slot, &cap, nslots + 1, sizeof *slot)) goto oom;
+      t = (uint32_t)nslots;
+      slot[nslots++] = (thread_slot_t){l->calls[i].key_alloc, tid, t};
+      rp_addrmap_put(map, key, t);
+    } else if (l->calls[i].key_alloc < slot[t].first_seq) {
+      slot[t].first_seq = l->calls[i].key_alloc;
+    }
+    l->calls[i].thread = t; /* temporary number, remapped below */
+  }
+  rp_addrmap_free(map);
+  map = NULL;
+  qsort(slot, nslots, sizeof *slot, cmp_slot);
+  uint32_t *final = malloc((nslots + 1) * sizeof *final);
+  uint64_t *tids = malloc((nslots + 1) * sizeof *tids);
+  if (!final || !tids) {
+    free(final);
+    free(tids);
+    goto oom;
+  }
+  for (size_t k = 0; k < nslots; k++) final[slot[k].tmp] = (uint32_t)k, tids[k] = slot[k].tid;
+  for (size_t i = 0; i < l->n; i++) l->calls[i].thread = final[l->calls[i].thread];
+  free(final);
+  free(slot);
+  *tids_out = tids;
+  *nthreads = (uint32_t)nslots;
+  return 0;
+oom:
+  rp_addrmap_free(map);
+  free(slot);
+  snprintf(err, errlen, "out of memory numbering threads");
+  return -1;
+}
+
+int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
+  lwt_reader_t *r = lwt_open(path, err, errlen);
+  if (!r) return -1;
+  load_t l = {0};
+  lwt_record_t rec;
+  int rc;
+  while ((rc = lwt_next(r, &rec)) == 1) {
+    if (rec.kind == LWT_CALL) {
+      if (rec.call.op == 0 || rec.call.op >= LW_OP_LIMIT) {
+        snprintf(err, errlen, "%s: call seq %llu: unknown op code %u", path,
+                 (unsigned long long)rec.seq, rec.call.op);
+        rc = -2;
+        break;
+      }
+      if (load_call(&l, &rec) != 0) {
+        snprintf(err, errlen, "%s: out of memory after %zu calls", path, l.n);
+        rc = -2;
+        break;
+      }
+    } else if (rec.kind == LWT_THREAD_EXIT) {
+      if (grow((void **)&l.exits, &l.exits_cap, l.nexits + 1, sizeof *l.exits)) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = -2;
+        break;
+      }
+      l.exits[l.nexits++] = (exit_mark_t){rec.tid, rec.seq};
+    } else if (rec.kind == LWT_LOST) {
+      l.lost += rec.lost.count;
+    }
+  }
+  if (rc == -1) snprintf(err, errlen, "%s", lwt_error(r));
+  lwt_close(r);
+  uint64_t *tids = NULL;
+  uint32_t nthreads = 0;
+  if (rc == 0 && l.n == 0) {
+    snprintf(err, errlen, "%s: the trace has no malloc-family calls", path);
+    rc = -2;
+  }
+  if (rc == 0 && number_threads(&l, &tids, &nthreads, err, errlen) != 0) rc = -2;
+  free(l.call_tid);
+  free(l.exits);
+  if (rc == 0) {
+    rc = rp_plan_build(l.calls, l.n, nthreads, tids, out, err, errlen);
+    if (rc == 0) rp_plan_set_lost(out, l.lost);
+  }
+  free(l.calls);
+  free(tids);
+  return rc == 0 ? 0 : -1;
+}
