@@ -1,6 +1,6 @@
 /* lwb-run: run one command, report its wall time and peak RSS.
  *
- *   lwb-run [-p PRELOAD.so] [-o STDOUT_FILE] [-e STDERR_FILE] -- CMD ARGS...
+ *   lwb-run [-p PRELOAD.so] [-i STDIN_FILE] [-o STDOUT_FILE] [-e STDERR_FILE] -- CMD ARGS...
  *
  * The child gets LD_PRELOAD=PRELOAD (the runner itself is never preloaded,
  * so its own allocations do not disturb the measured allocator). While the
@@ -57,7 +57,8 @@ static int maps_mention(pid_t pid, const char *name) {
 }
 
 static void redirect(const char *file, int target) {
-  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = target == 0 ? open(file, O_RDONLY | O_CLOEXEC)
+                       : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0 || dup2(fd, target) < 0) {
     perror(file);
     _exit(126);
@@ -66,12 +67,12 @@ static void redirect(const char *file, int target) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: lwb-run [-p PRELOAD.so] [-o OUT] [-e ERR] -- CMD ARGS...\n");
+  fprintf(stderr, "usage: lwb-run [-p PRELOAD.so] [-i IN] [-o OUT] [-e ERR] -- CMD ARGS...\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  const char *preload = NULL, *out = NULL, *err = NULL;
+  const char *preload = NULL, *in = NULL, *out = NULL, *err = NULL;
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
@@ -80,6 +81,7 @@ int main(int argc, char **argv) {
     }
     if (i + 1 >= argc) usage();
     if (strcmp(argv[i], "-p") == 0) preload = argv[++i];
+    else if (strcmp(argv[i], "-i") == 0) in = argv[++i];
     else if (strcmp(argv[i], "-o") == 0) out = argv[++i];
     else if (strcmp(argv[i], "-e") == 0) err = argv[++i];
     else usage();
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
     return 125;
   }
   if (pid == 0) {
+    if (in) redirect(in, 0);
     if (out) redirect(out, 1);
     if (err) redirect(err, 2);
     if (base) setenv("LD_PRELOAD", preload, 1);
