@@ -276,7 +276,7 @@ int rp_backend_run(const char *self, const char *so, const rp_plan_t *plan, cons
                    rp_result_t *res) {
   memset(res, 0, sizeof *res);
   int pfd[2];
-  char preload[PATH_MAX + 16], a_plan[16], a_out[16];
+  char preload[PATH_MAX + 16], a_plan[16], a_out[16], a_lat[32];
   if (pipe2(pfd, O_CLOEXEC) != 0) {
     snprintf(res->error, sizeof res->error, "pipe: %s", strerror(errno));
     return res->status = -1;
@@ -296,6 +296,8 @@ int rp_backend_run(const char *self, const char *so, const rp_plan_t *plan, cons
   if (o->check) argv[c++] = "--check";
   if (o->serial) argv[c++] = "--serial";
   if (o->no_rss) argv[c++] = "--no-rss";
+  snprintf(a_lat, sizeof a_lat, "--lat=%u", o->lat_every);
+  argv[c++] = a_lat;
   argv[c] = NULL;
   fflush(NULL);
   pid_t pid = env ? fork() : -1;

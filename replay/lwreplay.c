@@ -32,9 +32,11 @@ static void usage(FILE *f) {
           "  --touch            write the requested bytes, so RSS is real\n"
           "  --check            also check that no result overlaps a live block\n"
           "  --serial           one thread, in the trace's global order\n"
+          "  --latency=N|all|off  time one op in N, picked at random (default %u), or every op\n"
           "  --json | --csv     machine-readable output\n"
           "  --synth=KIND,...   replay a generated trace: churn, handoff, realloc, aligned\n"
-          "  --bench-engine     engine throughput: churn on one thread (default 20M events)\n");
+          "  --bench-engine     engine throughput: churn on one thread (default 20M events)\n",
+          RP_LAT_EVERY_DEFAULT);
 }
 
 static int die(int code, const char *msg) {
@@ -50,6 +52,7 @@ static int child(int argc, char **argv) {
     else if (!strcmp(argv[i], "--check")) o.check = 1;
     else if (!strcmp(argv[i], "--serial")) o.serial = 1;
     else if (!strcmp(argv[i], "--no-rss")) o.no_rss = 1;
+    else if (!strncmp(argv[i], "--lat=", 6)) o.lat_every = (unsigned)atoi(argv[i] + 6);
   }
   const char *so = strcmp(argv[4], "-") ? argv[4] : "";
   return rp_child_main(atoi(argv[2]), atoi(argv[3]), so, &o);
@@ -80,15 +83,16 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--child")) return child(argc, argv);
 
   enum { O_ALLOC = 1, O_COMPARE, O_RUNS, O_TOUCH, O_CHECK, O_SERIAL, O_JSON, O_CSV, O_SYNTH,
-         O_BENCH, O_HELP };
+         O_BENCH, O_LATENCY, O_HELP };
   static const struct option longopts[] = {
       {"allocator", required_argument, 0, O_ALLOC}, {"compare", required_argument, 0, O_COMPARE},
       {"runs", required_argument, 0, O_RUNS},       {"touch", no_argument, 0, O_TOUCH},
       {"check", no_argument, 0, O_CHECK},           {"serial", no_argument, 0, O_SERIAL},
       {"json", no_argument, 0, O_JSON},             {"csv", no_argument, 0, O_CSV},
       {"synth", required_argument, 0, O_SYNTH},     {"bench-engine", optional_argument, 0, O_BENCH},
-      {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
-  rp_opts_t o = {0};
+      {"latency", required_argument, 0, O_LATENCY}, {"help", no_argument, 0, O_HELP},
+      {0, 0, 0, 0}};
+  rp_opts_t o = {.lat_every = RP_LAT_EVERY_DEFAULT};
   enum rp_format fmt = RP_FMT_TABLE;
   const char *names[MAX_ALLOCATORS];
   size_t nnames = 0;
@@ -119,6 +123,12 @@ int main(int argc, char **argv) {
     case O_BENCH:
       bench_events = optarg ? strtoull(optarg, &end, 10) : 20000000ull;
       if (optarg && (*end || bench_events == 0)) return die(2, "--bench-engine: expected EVENTS");
+      break;
+    case O_LATENCY:
+      if (!strcmp(optarg, "all")) o.lat_every = 1;
+      else if (!strcmp(optarg, "off")) o.lat_every = 0;
+      else if ((o.lat_every = (unsigned)strtoul(optarg, &end, 10)) == 0 || *end)
+        return die(2, "--latency: expected all, off or N (time 1 op in N)");
       break;
     case O_HELP: usage(stdout); return 0;
     default: usage(stderr); return 2;

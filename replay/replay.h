@@ -155,6 +155,8 @@ typedef struct rp_opts_s {
   int check;    /* --check: no overlap with a live block */
   int serial;   /* --serial: one thread, global order */
   int no_rss;   /* internal (bench): no sampler thread */
+  unsigned lat_every; /* time 1 op in lat_every (pseudo-random); 0 = none */
+#define RP_LAT_EVERY_DEFAULT 16
   const char *label; /* allocator name for messages */
 } rp_opts_t;
 
@@ -208,8 +210,20 @@ rp_call_t *rp_synth(const char *kind, uint64_t nevents, uint32_t *nthreads,
                     size_t *ncalls, uint64_t *tids);
 
 /* "measure.c" -- clocks, histograms, RSS */
-uint64_t rp_ticks(void);
 uint64_t rp_now_ns(void);
+/* The cheapest monotonic counter: rdtsc on x86-64, cntvct_el0 on aarch64
+ * (schedule.c calibrates ticks against CLOCK_MONOTONIC over the run). */
+static inline uint64_t rp_ticks(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+  uint64_t v;
+  __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+  return v;
+#else
+  return rp_now_ns();
+#endif
+}
 static inline unsigned rp_hist_bucket(uint64_t v) {
   if (v < (1u << RP_HSUB_BITS)) return (unsigned)v;
   unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= RP_HSUB_BITS */
