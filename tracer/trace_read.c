@@ -11,6 +11,7 @@
  * Errors found while decompressing are deferred (pending_err) until every
  * complete record decoded before them has been returned.
  */
+#define _GNU_SOURCE
 #include "trace_read.h"
 
 #include <errno.h>

@@ -1,0 +1,583 @@
+/* The recorder: implements lib/events.h's _lw_trace_* hooks, the
+ * per-thread lanes they write into, and the start/stop/fork/exec life
+ * cycle (lw_trace_*; auto-start when built with LWT_AUTOSTART for
+ * liblwmalloc-trace.so).
+ *
+ * Hot path (one call): relaxed load of enabled, thread-local state,
+ * xchg on the lane's busy flag, fetch_add on the global sequence number,
+ * clock_gettime (vDSO), optional unw_backtrace + lock-free intern, varint
+ * encoding into a stack buffer, memcpy into the thread's ring. No malloc,
+ * no lock. The writer thread does the rest (writer.c).
+ *
+ * Nesting: depth 0 -> the thread's normal lane; depth 1 (a signal
+ * handler that allocates while this thread was inside the recorder) ->
+ * the thread's signal lane, without a stack; deeper -> dropped and
+ * counted. Calls made while the thread is "internal" (inside libunwind,
+ * the writer thread, recorder start-up) are the tracer's own and are not
+ * recorded.
+ *
+ * Invariant (stop/fork): a producer sets its lane's busy flag and only
+ * then re-checks enabled and epoch; whoever turns recording off clears
+ * enabled and then waits for every busy flag to drop, so no lane is
+ * written once it has been drained for the last time.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LW_TRACE 1
+#include "events.h"
+#include "lw_trace.h"
+#include "recorder.h"
+#include "varint.h"
+
+lwt_global_t _lwt_g = {.fd = -1};
+#define g _lwt_g
+
+typedef struct tstate_s {
+  lwt_lane_t *lane[2]; /* normal lane, signal-handler lane (this epoch) */
+  unsigned epoch;
+  int depth;           /* recorder nesting on this thread */
+  int internal;        /* > 0: this thread's calls are the tracer's own */
+  int exited;          /* past its pthread key destructor: orphan lane */
+  int need_start;      /* THREAD_START not yet written to lane[0] */
+  uint32_t tid;
+} tstate_t;
+
+static __thread tstate_t ts __attribute__((tls_model("initial-exec")));
+
+static struct {
+  int follow_fork, follow_exec;
+  char stem[4096];     /* output name stem for children ("" = exe name) */
+  pthread_key_t key;
+  int key_ok, atfork_done, atexit_done;
+} opt;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static uint64_t mono_ns(clockid_t c) {
+  struct timespec t;
+  clock_gettime(c, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+uint64_t _lwt_now(void) { return mono_ns(CLOCK_MONOTONIC) - g.t0; }
+
+uint32_t _lwt_gettid(void) {
+  if (!ts.tid) ts.tid = (uint32_t)syscall(SYS_gettid);
+  return ts.tid;
+}
+
+void _lwt_set_internal(int on) { ts.internal += on ? 1 : -1; }
+
+static uint64_t next_seq(void) {
+  return atomic_fetch_add_explicit(&g.seq, 1, memory_order_relaxed) + 1;
+}
+
+/* ---- lanes --------------------------------------------------------------- */
+
+static int lane_setup(lwt_lane_t *l, uint32_t tid) {
+  if (!l->ring) {
+    void *m = mmap(NULL, LWT_LANE_RING, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return -1;
+    l->ring = m;
+    l->cap = LWT_LANE_RING;
+  }
+  l->tid = tid;
+  l->id = atomic_fetch_add(&g.next_lane_id, 1);
+  l->prev_seq = l->prev_time = l->prev_ptr = l->prev_stack = 0;
+  l->lost = 0;
+  l->name[0] = 0;
+  return 0;
+}
+
+/* Claims a free lane (lock-free: CAS on its state). Lane 0 is the orphan lane. */
+static lwt_lane_t *lane_claim(uint32_t tid) {
+  for (unsigned i = 1; i < LWT_MAX_LANES; i++) {
+    lwt_lane_t *l = &g.lanes[i];
+    int expect = LANE_FREE;
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) != LANE_FREE) continue;
+    if (!atomic_compare_exchange_strong(&l->state, &expect, LANE_LIVE)) continue;
+    if (lane_setup(l, tid) < 0) {
+      atomic_store(&l->state, LANE_FREE);
+      return NULL;
+    }
+    return l;
+  }
+  return NULL;
+}
+
+static void lane_sleep(unsigned spins) {
+  if (spins < 64) {
+    sched_yield();
+  } else {
+    struct timespec t = {0, 100000};
+    nanosleep(&t, NULL);
+  }
+}
+
+/* Appends one encoded record; waits (bounded) for the writer when the
+ * ring is full. Returns 0 when the record was dropped (counted in lost). */
+static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n) {
+  uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
+  uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
+  size_t need = n + (l->lost ? 1 + LWT_VARINT_MAX : 0);
+  for (unsigned spins = 0; l->cap - (head - tail) < need; spins++) {
+    if (!atomic_load(&g.writer_running) || !atomic_load(&g.enabled) || spins > 20000) {
+      l->lost++;
+      return 0;
+    }
+    lane_sleep(spins);
+    tail = atomic_load_explicit(&l->tail, memory_order_acquire);
+  }
+  uint8_t lostrec[1 + LWT_VARINT_MAX];
+  size_t nl = 0;
+  if (l->lost) {
+    lostrec[0] = LWT_LTAG_LOST;
+    nl = (size_t)(lwt_put_varint(lostrec + 1, l->lost) - lostrec);
+    l->lost = 0;
+  }
+  for (int part = 0; part < 2; part++) {
+    const uint8_t *src = part ? rec : lostrec;
+    size_t len = part ? n : nl;
+    size_t at = (size_t)(head & (l->cap - 1)), first = len < l->cap - at ? len : l->cap - at;
+    memcpy(l->ring + at, src, first);
+    memcpy(l->ring, src + first, len - first);
+    head += len;
+  }
+  atomic_store_explicit(&l->head, head, memory_order_release);
+  return 1;
+}
+
+/* ---- entering / leaving the recorder ----------------------------------- */
+
+static void thread_start_record(tstate_t *t, lwt_lane_t *l);
+
+/* Returns the lane to write to with its busy flag set, or NULL when this
+ * call must not be recorded. Always paired with rec_end(t, result). */
+static lwt_lane_t *rec_begin(tstate_t *t) {
+  int level = t->depth++;
+  if (level >= 2) {
+    atomic_fetch_add_explicit(&g.lost, 1, memory_order_relaxed);
+    return NULL;
+  }
+  unsigned ep = atomic_load_explicit(&g.epoch, memory_order_acquire);
+  if (t->epoch != ep) {
+    t->lane[0] = t->lane[1] = NULL;
+    t->epoch = ep;
+  }
+  lwt_lane_t *l;
+  if (t->exited) {
+    if (level > 0 || atomic_exchange(&g.orphan_lock, 1)) {
+      atomic_fetch_add_explicit(&g.lost, 1, memory_order_relaxed);
+      return NULL;
+    }
+    l = &g.lanes[0];
+  } else {
+    l = t->lane[level];
+    if (!l) {
+      l = lane_claim(_lwt_gettid());
+      if (!l) {
+        atomic_fetch_add_explicit(&g.lost, 1, memory_order_relaxed);
+        return NULL;
+      }
+      t->lane[level] = l;
+      if (level == 0) {
+        t->need_start = 1;
+        if (opt.key_ok) pthread_setspecific(opt.key, (void *)1);
+      }
+    }
+  }
+  atomic_store(&l->busy, 1); /* seq_cst: ordered before the loads below */
+  if (!atomic_load(&g.enabled) || atomic_load(&g.epoch) != ep) {
+    atomic_store_explicit(&l->busy, 0, memory_order_release);
+    if (l == &g.lanes[0]) atomic_store(&g.orphan_lock, 0);
+    return NULL;
+  }
+  if (level == 0 && t->need_start && !t->exited) {
+    t->need_start = 0;
+    thread_start_record(t, l);
+  }
+  return l;
+}
+
+static void rec_end(tstate_t *t, lwt_lane_t *l) {
+  if (l) {
+    atomic_store_explicit(&l->busy, 0, memory_order_release);
+    if (l == &g.lanes[0]) atomic_store(&g.orphan_lock, 0);
+  }
+  t->depth--;
+}
+
+/* Orphan lane: exited threads share it, so each of its records is
+ * preceded by a TID record (they are rare: TLS teardown frees). */
+static uint8_t *rec_tid(lwt_lane_t *l, uint8_t *p) {
+  if (l != &g.lanes[0]) return p;
+  *p++ = LWT_LTAG_TID;
+  return lwt_put_varint(p, _lwt_gettid());
+}
+
+/* Writes a record made of tag, dseq, dtime and `extra` bytes. */
+static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t nextra) {
+  uint8_t b[LWT_MAX_RECORD + 32], *p = b;
+  p = rec_tid(l, p);
+  uint64_t seq = next_seq(), now = _lwt_now();
+  *p++ = (uint8_t)tag;
+  p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
+  p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
+  memcpy(p, extra, nextra);
+  p += nextra;
+  if (lane_put(l, b, (size_t)(p - b))) {
+    l->prev_seq = seq;
+    l->prev_time = now;
+  }
+}
+
+static void thread_start_record(tstate_t *t, lwt_lane_t *l) {
+  (void)t;
+  char name[17] = {0};
+  prctl(PR_GET_NAME, name, 0, 0, 0);
+  size_t n = strnlen(name, 16);
+  memcpy(l->name, name, n < sizeof l->name ? n : sizeof l->name - 1);
+  uint8_t extra[1 + 16];
+  extra[0] = (uint8_t)n;
+  memcpy(extra + 1, name, n);
+  rec_simple(l, LWT_LTAG_THREAD_START, extra, 1 + n);
+}
+
+/* ---- the hooks (lib/events.h) --------------------------------------------- */
+
+uint64_t _lw_trace_enter(void) {
+  if (!atomic_load_explicit(&g.enabled, memory_order_relaxed) || ts.internal) return 0;
+  return next_seq();
+}
+
+void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, const void *out,
+                    uint64_t token) {
+  if (!atomic_load_explicit(&g.enabled, memory_order_relaxed)) return;
+  tstate_t *t = &ts;
+  if (t->internal || op == 0 || op >= LW_OP_LIMIT) return;
+  lwt_lane_t *l = rec_begin(t);
+  if (l) {
+    uint64_t seq, free_seq = 0;
+    if (lwt_op_frees(op)) {
+      free_seq = token ? token : next_seq();
+      seq = lwt_op_has_free_seq(op) ? next_seq() : free_seq;
+    } else {
+      seq = next_seq();
+    }
+    uint64_t now = _lwt_now();
+    int stacks = (g.flags & LWT_FLAG_STACKS) != 0;
+    uint32_t stack = stacks && t->depth == 1 ? _lwt_stack_capture() : 0;
+    uint8_t b[LWT_MAX_RECORD], *p = b;
+    p = rec_tid(l, p);
+    *p++ = (uint8_t)op;
+    p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
+    p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
+    uint64_t ptr = l->prev_ptr;
+    if (lwt_op_has_size(op)) p = lwt_put_varint(p, size);
+    if (lwt_op_has_align(op)) p = lwt_put_varint(p, align);
+    if (lwt_op_has_in(op)) {
+      p = lwt_put_svarint(p, (int64_t)((uint64_t)(uintptr_t)in - ptr));
+      ptr = (uint64_t)(uintptr_t)in;
+    }
+    if (lwt_op_has_out(op)) {
+      p = lwt_put_svarint(p, (int64_t)((uint64_t)(uintptr_t)out - ptr));
+      ptr = (uint64_t)(uintptr_t)out;
+    }
+    if (lwt_op_has_free_seq(op)) p = lwt_put_varint(p, seq - free_seq);
+    if (stacks) p = lwt_put_svarint(p, (int64_t)(stack - l->prev_stack));
+    if (lane_put(l, b, (size_t)(p - b))) {
+      l->prev_seq = seq;
+      l->prev_time = now;
+      l->prev_ptr = ptr;
+      if (stacks) l->prev_stack = stack;
+    }
+  }
+  rec_end(t, l);
+}
+
+void _lw_trace_event(unsigned kind, uint64_t a, uint64_t b, uint64_t c) {
+  if (!atomic_load_explicit(&g.enabled, memory_order_relaxed)) return;
+  tstate_t *t = &ts;
+  if (t->internal || kind == 0 || kind >= LW_EV_LIMIT) return;
+  lwt_lane_t *l = rec_begin(t);
+  if (l) {
+    uint8_t extra[3 * LWT_VARINT_MAX], *p = extra;
+    p = lwt_put_varint(p, a);
+    p = lwt_put_varint(p, b);
+    p = lwt_put_varint(p, c);
+    rec_simple(l, LWT_LTAG_EVENT_BASE + kind, extra, (size_t)(p - extra));
+  }
+  rec_end(t, l);
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+/* pthread key destructor: the thread is exiting. Later calls on it (TLS
+ * teardown frees) go to the orphan lane. */
+static void thread_exit(void *unused) {
+  (void)unused;
+  tstate_t *t = &ts;
+  if (t->internal || t->exited) return;
+  unsigned ep = atomic_load(&g.epoch);
+  if (t->epoch == ep && t->lane[0]) {
+    lwt_lane_t *l = rec_begin(t);
+    if (l) rec_simple(l, LWT_LTAG_THREAD_EXIT, NULL, 0);
+    rec_end(t, l);
+    for (int i = 0; i < 2; i++)
+      if (t->lane[i]) atomic_store_explicit(&t->lane[i]->state, LANE_CLOSING, memory_order_release);
+  }
+  t->lane[0] = t->lane[1] = NULL;
+  t->exited = 1;
+}
+
+/* ---- start / stop --------------------------------------------------------- */
+
+static void wait_lanes_idle(void) {
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++)
+    for (unsigned spins = 0; atomic_load(&g.lanes[i].busy) && spins < 20000; spins++)
+      lane_sleep(spins);
+}
+
+/* Opens path, or (when it exists or is NULL) STEM.N.lwt.zst for the first
+ * free N: a trace never overwrites a file. */
+static int open_unique(const char *path, const char *stem) {
+  if (path && _lwt_writer_open(path) == 0) return 0;
+  if (path && errno != EEXIST) return -1;
+  char name[4200];
+  for (unsigned n = 0; n < 10000; n++) {
+    if (n == 0)
+      snprintf(name, sizeof name, "%s.lwt.zst", stem);
+    else
+      snprintf(name, sizeof name, "%s.%u.lwt.zst", stem, n);
+    if (_lwt_writer_open(name) == 0) return 0;
+    if (errno != EEXIST) return -1;
+  }
+  return -1;
+}
+
+static void set_stem(const char *path) {
+  size_t n = strlen(path);
+  const char *suffix = ".lwt.zst";
+  size_t sl = strlen(suffix);
+  if (n > sl && strcmp(path + n - sl, suffix) == 0) n -= sl;
+  if (n >= sizeof opt.stem) n = sizeof opt.stem - 1;
+  memcpy(opt.stem, path, n);
+  opt.stem[n] = 0;
+}
+
+static void default_stem(char *dst, size_t cap) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = 0;
+  const char *base = strrchr(exe, '/');
+  base = base ? base + 1 : exe;
+  snprintf(dst, cap, "%.255s.%d", base[0] ? base : "prog", (int)getpid());
+}
+
+static void atexit_stop(void);
+static void fork_prepare(void);
+static void fork_parent(void) {}
+static void fork_child(void);
+
+/* Resets lanes for a new file; no producer may be inside (enabled == 0 and
+ * every busy flag down, or single-threaded fork child). */
+static void reset_lanes(void) {
+  atomic_store(&g.next_lane_id, 0);
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+    lwt_lane_t *l = &g.lanes[i];
+    atomic_store(&l->tail, atomic_load(&l->head));
+    atomic_store(&l->busy, 0);
+    atomic_store(&l->state, LANE_FREE);
+  }
+  lane_setup(&g.lanes[0], 0); /* the orphan lane */
+  atomic_store(&g.lanes[0].state, LANE_LIVE);
+  atomic_store(&g.orphan_lock, 0);
+  atomic_fetch_add(&g.epoch, 1);
+}
+
+static unsigned env_depth(void) {
+  const char *s = getenv("LW_TRACE_DEPTH");
+  if (!s || !*s) return LWT_DEFAULT_DEPTH;
+  unsigned long d = strtoul(s, NULL, 10);
+  return d > LWT_MAX_DEPTH ? LWT_MAX_DEPTH : (unsigned)d;
+}
+
+/* path: exact file wanted (NULL = derived from stem). */
+static int rec_start(const char *path, uint32_t extra_flags) {
+  if (atomic_load(&g.enabled) || g.fd >= 0) {
+    errno = EBUSY;
+    return -1;
+  }
+  _lwt_set_internal(1);
+  g.depth = env_depth();
+  if (g.depth && _lwt_stacks_init(g.depth) < 0) g.depth = 0;
+  g.flags = extra_flags | (g.depth ? LWT_FLAG_STACKS : 0) |
+            (opt.follow_fork ? LWT_FLAG_FOLLOW_FORK : 0) |
+            (opt.follow_exec ? LWT_FLAG_FOLLOW_EXEC : 0);
+  g.t0 = mono_ns(CLOCK_MONOTONIC);
+  g.t0_real = mono_ns(CLOCK_REALTIME);
+  g.pid = getpid();
+  reset_lanes();
+  _lwt_stacks_reset_emitted();
+  _lwt_modules_forget();
+  if (path) set_stem(path);
+  if (!opt.stem[0]) default_stem(opt.stem, sizeof opt.stem);
+  int rc = open_unique(path, opt.stem);
+  if (rc == 0) {
+    if (!opt.key_ok) opt.key_ok = pthread_key_create(&opt.key, thread_exit) == 0;
+    if (!opt.atfork_done) opt.atfork_done = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    if (!opt.atexit_done) opt.atexit_done = atexit(atexit_stop) == 0;
+    atomic_store(&g.enabled, 1);
+    if (_lwt_writer_start() < 0) {
+      atomic_store(&g.enabled, 0);
+      _lwt_writer_stop();
+      rc = -1;
+    }
+  }
+  _lwt_set_internal(0);
+  return rc;
+}
+
+static int rec_stop(void) {
+  if (g.fd < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  atomic_store(&g.enabled, 0);
+  wait_lanes_idle();
+  _lwt_writer_stop();
+  return 0;
+}
+
+static void atexit_stop(void) {
+  if (g.fd >= 0 && g.pid == getpid()) rec_stop();
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static void fork_prepare(void) {
+  tstate_t *t = &ts;
+  if (!atomic_load(&g.enabled) || t->internal) return;
+  lwt_lane_t *l = rec_begin(t);
+  if (l) rec_simple(l, LWT_LTAG_FORK_MARK, NULL, 0);
+  rec_end(t, l);
+}
+
+static void fork_child(void) {
+  tstate_t *t = &ts;
+  t->tid = 0;
+  if (g.fd < 0) return;
+  atomic_store(&g.enabled, 0);
+  _lwt_writer_forget(); /* the file and the writer belong to the parent */
+  t->lane[0] = t->lane[1] = NULL;
+  if (!opt.follow_fork) return;
+  char stem[4200];
+  snprintf(stem, sizeof stem, "%s.%d", opt.stem, (int)getpid());
+  _lwt_set_internal(1);
+  g.flags = (g.flags & ~(uint32_t)LWT_FLAG_EXEC_IMAGE) | LWT_FLAG_FORK_CHILD;
+  g.pid = getpid();
+  reset_lanes(); /* other threads' lanes do not exist here */
+  _lwt_stacks_reset_emitted();
+  _lwt_modules_forget();
+  if (opt.follow_exec) {
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("LW_TRACE_PID", pid, 1);
+  }
+  if (open_unique(NULL, stem) == 0) {
+    atomic_store(&g.enabled, 1);
+    if (_lwt_writer_start() < 0) atomic_store(&g.enabled, 0);
+  }
+  _lwt_set_internal(0);
+}
+
+/* ---- public API -------------------------------------------------------------- */
+
+int lw_trace_start(const char *path) {
+  if (!path || !*path) {
+    errno = EINVAL;
+    return -1;
+  }
+  opt.follow_fork = getenv("LW_TRACE_FOLLOW_FORK") != NULL;
+  return rec_start(path, LWT_FLAG_STATIC_API);
+}
+
+int lw_trace_stop(void) { return rec_stop(); }
+
+int lw_trace_active(void) { return atomic_load(&g.enabled); }
+
+const char *lw_trace_path(void) { return g.path; }
+
+/* ---- auto-start (liblwmalloc-trace.so) ------------------------------------ */
+
+#ifdef LWT_AUTOSTART
+/* Without --follow-exec, exec'd programs must not load the tracer: drop
+ * it from LD_PRELOAD (other preloaded libraries stay). */
+static void strip_preload(void) {
+  const char *pre = getenv("LD_PRELOAD");
+  if (!pre) return;
+  char out[8192];
+  size_t o = 0;
+  const char *p = pre;
+  while (*p) {
+    size_t n = strcspn(p, ": ");
+    int ours = n > 0 && memmem(p, n, "liblwmalloc-trace", 17) != NULL;
+    if (n > 0 && !ours && o + n + 1 < sizeof out) {
+      if (o) out[o++] = ':';
+      memcpy(out + o, p, n);
+      o += n;
+    }
+    p += n;
+    if (*p) p++;
+  }
+  out[o] = 0;
+  if (o)
+    setenv("LD_PRELOAD", out, 1);
+  else
+    unsetenv("LD_PRELOAD");
+}
+
+__attribute__((constructor)) static void rec_autostart(void) {
+  const char *off = getenv("LW_TRACE_OFF");
+  if (off && *off == '1') return;
+  _lwt_set_internal(1);
+  opt.follow_fork = getenv("LW_TRACE_FOLLOW_FORK") != NULL;
+  opt.follow_exec = getenv("LW_TRACE_FOLLOW_EXEC") != NULL;
+  uint32_t flags = 0;
+  const char *tpid = getenv("LW_TRACE_PID");
+  char mypid[32];
+  snprintf(mypid, sizeof mypid, "%d", (int)getpid());
+  if (tpid && strcmp(tpid, mypid) == 0) flags |= LWT_FLAG_EXEC_IMAGE; /* same pid: exec'd */
+  const char *out = getenv("LW_TRACE_OUT");
+  /* The first process of the traced tree writes LW_TRACE_OUT exactly;
+   * exec'd images and other descendants write STEM.PID[.N].lwt.zst. */
+  const char *exact = out && *out && !tpid ? out : NULL;
+  if (!exact && out && *out) {
+    set_stem(out);
+    size_t n = strlen(opt.stem);
+    snprintf(opt.stem + n, sizeof opt.stem - n, ".%s", mypid);
+  }
+  if (opt.follow_exec)
+    setenv("LW_TRACE_PID", mypid, 1);
+  else
+    strip_preload();
+  _lwt_set_internal(0);
+  if (rec_start(exact, flags) < 0) {
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "lwtrace: cannot start recording (%s)\n", strerror(errno));
+    if (n > 0) (void)!write(2, msg, (size_t)n);
+  }
+}
+#endif

@@ -1,0 +1,99 @@
+/* Internal contract between the recorder's parts (not installed):
+ *   recorder.c  hooks (_lw_trace_*), per-thread state, lanes, init, fork
+ *   stacks.c    libunwind capture and the lock-free stack intern table
+ *   writer.c    writer thread: drains lanes, zstd frames, file, snapshots
+ *   modules.c   module map (dl_iterate_phdr + build ids)
+ *
+ * All recorder state lives in one struct, g (recorder.c). Memory of the
+ * recorder comes from mmap, never from malloc, except inside the writer
+ * thread, whose own allocations are not recorded (its thread state is
+ * marked internal).
+ */
+#ifndef LWT_RECORDER_H
+#define LWT_RECORDER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace_format.h"
+
+#define LWT_MAX_LANES 2048          /* lanes alive at once (2 per thread + orphan) */
+#define LWT_LANE_RING (256u << 10)  /* bytes of a thread's normal lane */
+#define LWT_SIG_RING (32u << 10)    /* bytes of a signal-handler lane */
+#define LWT_MAX_RECORD 160          /* largest lane record */
+#define LWT_DEFAULT_DEPTH 24
+
+enum lane_state { LANE_FREE = 0, LANE_LIVE = 1, LANE_CLOSING = 2 };
+
+/* One single-producer ring. The producer (its thread) owns head and the
+ * delta state; the writer owns tail. Bytes [tail, head) are complete lane
+ * records not yet written to the file. */
+typedef struct lwt_lane_s {
+  _Atomic uint64_t head;
+  _Atomic uint64_t tail;
+  _Atomic int state;     /* enum lane_state; FREE -> LIVE by the producer's CAS */
+  _Atomic int busy;      /* producer is inside a record (see lwt_rec_stop) */
+  uint8_t *ring;
+  uint32_t cap;          /* power of two */
+  uint32_t tid;          /* thread writing into the lane */
+  uint64_t id;           /* lane id in the file; never reused in one file */
+  uint64_t prev_seq, prev_time, prev_ptr, prev_stack; /* delta state */
+  uint64_t lost;         /* records dropped, not yet reported by LOST */
+  char name[16];         /* thread name last written (THREAD_START/NAME) */
+} lwt_lane_t;
+
+typedef struct lwt_global_s {
+  _Atomic int enabled;          /* hooks record */
+  _Atomic uint64_t seq;         /* last sequence number handed out */
+  _Atomic uint64_t next_lane_id;
+  _Atomic uint64_t lost;        /* records dropped outside any lane */
+  _Atomic uint64_t records;     /* records put into lanes */
+  _Atomic unsigned epoch;       /* bumped on start/fork: threads drop cached lanes */
+  _Atomic int writer_running;
+  _Atomic int writer_stop;
+  uint64_t t0;                  /* CLOCK_MONOTONIC ns at start */
+  uint64_t t0_real;
+  unsigned depth;               /* max stack depth (0 = no stacks) */
+  uint32_t flags;               /* LWT_FLAG_* of the header */
+  int fd;
+  int pid;
+  char path[4096];
+  lwt_lane_t lanes[LWT_MAX_LANES];
+  _Atomic int orphan_lock;      /* guards lanes[0], the lane of exited threads */
+} lwt_global_t;
+
+extern lwt_global_t _lwt_g;
+
+/* recorder.c */
+uint64_t _lwt_now(void);
+uint32_t _lwt_gettid(void);
+void _lwt_set_internal(int on);   /* this thread's allocations are not recorded */
+
+/* stacks.c */
+int _lwt_stacks_init(unsigned depth);
+/* Captures the caller's stack and returns its id (0 = none). */
+uint32_t _lwt_stack_capture(void);
+/* Writer: calls emit(id, depth, ips) for every stack not yet written;
+ * order: ids already referenced by drained lane bytes are emitted first. */
+void _lwt_stacks_emit(void (*emit)(void *arg, uint32_t id, uint32_t depth, const uint64_t *ips),
+                      void *arg);
+/* Fork child / new file: every stack must be written again. */
+void _lwt_stacks_reset_emitted(void);
+
+/* modules.c: emits MODULE records for objects not yet reported; returns
+ * 1 when the set of loaded objects changed since the last call. */
+int _lwt_modules_changed(void);
+typedef void lwt_module_fn(void *arg, uint64_t start, uint64_t end, uint64_t offset,
+                           uint64_t bias, const char *path, const uint8_t *build_id,
+                           uint32_t build_id_len);
+void _lwt_modules_scan(lwt_module_fn *fn, void *arg, int only_new);
+void _lwt_modules_forget(void);
+
+/* writer.c */
+int _lwt_writer_open(const char *path); /* creates the file, writes nothing */
+int _lwt_writer_start(void);            /* spawns the writer thread */
+void _lwt_writer_stop(void);            /* drains, ends the trace, closes */
+void _lwt_writer_forget(void);          /* fork child: drop the parent's writer state */
+
+#endif /* LWT_RECORDER_H */

@@ -1,0 +1,371 @@
+/* `lwtrace info [--json] FILE`: counts per op, per event kind and per
+ * thread, duration, peak live bytes and top stacks.
+ *
+ * Peak live bytes replays the calls in global sequence order (not file
+ * order: threads' chunks interleave) and tracks each live block by
+ * address with the size requested. A free is ordered at its free_seq
+ * (taken before the free) and an allocation at its seq (taken after it
+ * returned), so cross-thread reuse of an address is always seen in the
+ * right order. Frees of blocks allocated before recording are ignored.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwtrace_cli.h"
+#include "trace_read.h"
+
+#define INFO_TOP 10
+
+typedef struct step_s { /* one effect on the live set, sorted by seq */
+  uint64_t seq;
+  uint64_t ptr;
+  uint64_t size;  /* bytes allocated; UINT64_MAX = a free */
+} step_t;
+
+typedef struct thread_s {
+  uint32_t tid;
+  char name[32];
+  uint64_t calls, events;
+  uint64_t ops[LW_OP_LIMIT];
+} thread_t;
+
+typedef struct stackstat_s {
+  uint64_t calls, bytes;
+} stackstat_t;
+
+typedef struct info_s {
+  uint64_t records, calls, stacks, modules, snapshots, lost, forks, execs;
+  uint64_t ops[LW_OP_LIMIT], events[LW_EV_LIMIT];
+  uint64_t first_t, last_t;
+  int have_t, ended;
+  thread_t *threads;
+  size_t nthreads, cap_threads;
+  step_t *steps;
+  size_t nsteps, cap_steps;
+  stackstat_t *stk;
+  size_t nstk;
+  uint64_t peak_live, final_live, peak_seq;
+  uint64_t last_pool_live, max_pool_live;
+} info_t;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return p;
+  size_t n = *cap ? *cap : 64;
+  while (n < need) n *= 2;
+  void *q = realloc(p, n * elem);
+  if (!q) {
+    fprintf(stderr, "lwtrace: out of memory\n");
+    exit(1);
+  }
+  memset((char *)q + *cap * elem, 0, (n - *cap) * elem);
+  *cap = n;
+  return q;
+}
+
+static thread_t *info_thread(info_t *in, uint32_t tid) {
+  for (size_t i = in->nthreads; i-- > 0;)
+    if (in->threads[i].tid == tid) return &in->threads[i];
+  in->threads = grow(in->threads, &in->cap_threads, in->nthreads + 1, sizeof(thread_t));
+  thread_t *t = &in->threads[in->nthreads++];
+  t->tid = tid;
+  return t;
+}
+
+static void info_step(info_t *in, uint64_t seq, uint64_t ptr, uint64_t size) {
+  in->steps = grow(in->steps, &in->cap_steps, in->nsteps + 1, sizeof(step_t));
+  in->steps[in->nsteps++] = (step_t){seq, ptr, size};
+}
+
+static void info_call(info_t *in, const lwt_record_t *r) {
+  unsigned op = r->call.op;
+  in->calls++;
+  in->ops[op]++;
+  thread_t *t = info_thread(in, r->tid);
+  t->calls++;
+  t->ops[op]++;
+  if (r->call.stack_id) {
+    if (r->call.stack_id >= in->nstk) {
+      size_t cap = in->nstk;
+      in->stk = grow(in->stk, &cap, (size_t)r->call.stack_id + 1, sizeof(stackstat_t));
+      in->nstk = cap;
+    }
+    in->stk[r->call.stack_id].calls++;
+    if (lwt_op_has_out(op) && r->call.out_ptr) in->stk[r->call.stack_id].bytes += r->call.size;
+  }
+  int freed = lwt_op_has_in(op) && r->call.in_ptr;
+  if (freed && lwt_op_has_free_seq(op) && r->call.out_ptr == 0 && r->call.size != 0)
+    freed = 0; /* failed realloc: the old block stays */
+  if (freed) info_step(in, r->call.free_seq, r->call.in_ptr, UINT64_MAX);
+  if (lwt_op_has_out(op) && r->call.out_ptr) info_step(in, r->seq, r->call.out_ptr, r->call.size);
+}
+
+static int step_cmp(const void *a, const void *b) {
+  const step_t *x = a, *y = b;
+  if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+  /* same seq (realloc in place): the free first */
+  return (x->size == UINT64_MAX) > (y->size == UINT64_MAX) ? -1 : (x->size == UINT64_MAX) < (y->size == UINT64_MAX);
+}
+
+/* Live-block map: open addressing on the address. */
+typedef struct live_s {
+  uint64_t *key, *val;
+  size_t cap, n;
+} live_t;
+
+static size_t live_slot(const live_t *m, uint64_t k) {
+  uint64_t h = k * 0x9E3779B97F4A7C15ull;
+  size_t i = (size_t)(h >> 20) & (m->cap - 1);
+  while (m->key[i] && m->key[i] != k) i = (i + 1) & (m->cap - 1);
+  return i;
+}
+
+static void live_put(live_t *m, uint64_t k, uint64_t v);
+static void live_grow(live_t *m) {
+  live_t old = *m;
+  m->cap = old.cap ? old.cap * 2 : 1024;
+  m->key = calloc(m->cap, sizeof *m->key);
+  m->val = calloc(m->cap, sizeof *m->val);
+  if (!m->key || !m->val) {
+    fprintf(stderr, "lwtrace: out of memory\n");
+    exit(1);
+  }
+  m->n = 0;
+  for (size_t i = 0; i < old.cap; i++)
+    if (old.key[i]) live_put(m, old.key[i], old.val[i]);
+  free(old.key);
+  free(old.val);
+}
+
+static void live_put(live_t *m, uint64_t k, uint64_t v) {
+  if ((m->n + 1) * 2 > m->cap) live_grow(m);
+  size_t i = live_slot(m, k);
+  if (!m->key[i]) m->n++;
+  m->key[i] = k;
+  m->val[i] = v;
+}
+
+/* Removes k; returns its value or UINT64_MAX when absent. Backward-shift
+ * deletion keeps every probe chain unbroken. */
+static uint64_t live_take(live_t *m, uint64_t k) {
+  if (!m->cap) return UINT64_MAX;
+  size_t i = live_slot(m, k);
+  if (!m->key[i]) return UINT64_MAX;
+  uint64_t v = m->val[i];
+  size_t j = i;
+  for (;;) {
+    m->key[i] = 0;
+    for (;;) {
+      j = (j + 1) & (m->cap - 1);
+      if (!m->key[j]) {
+        m->n--;
+        return v;
+      }
+      size_t home = (size_t)((m->key[j] * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+      /* move j back to i unless its home lies cyclically in (i, j] */
+      if (i <= j ? (i < home && home <= j) : (i < home || home <= j)) continue;
+      break;
+    }
+    m->key[i] = m->key[j];
+    m->val[i] = m->val[j];
+    i = j;
+  }
+}
+
+static void info_peak(info_t *in) {
+  qsort(in->steps, in->nsteps, sizeof(step_t), step_cmp);
+  live_t m = {0};
+  uint64_t live = 0;
+  for (size_t i = 0; i < in->nsteps; i++) {
+    const step_t *s = &in->steps[i];
+    if (s->size == UINT64_MAX) {
+      uint64_t v = live_take(&m, s->ptr);
+      if (v != UINT64_MAX) live -= v;
+    } else {
+      uint64_t v = live_take(&m, s->ptr); /* address reused without a seen free */
+      if (v != UINT64_MAX) live -= v;
+      live_put(&m, s->ptr, s->size);
+      live += s->size;
+      if (live > in->peak_live) {
+        in->peak_live = live;
+        in->peak_seq = s->seq;
+      }
+    }
+  }
+  in->final_live = live;
+  free(m.key);
+  free(m.val);
+}
+
+static void info_record(info_t *in, const lwt_record_t *r) {
+  in->records++;
+  if (r->time_ns && r->kind != LWT_STACK) {
+    if (!in->have_t || r->time_ns < in->first_t) in->first_t = r->time_ns;
+    if (r->time_ns > in->last_t) in->last_t = r->time_ns;
+    in->have_t = 1;
+  }
+  switch (r->kind) {
+  case LWT_CALL: info_call(in, r); break;
+  case LWT_EVENT:
+    if (r->event.kind < LW_EV_LIMIT) in->events[r->event.kind]++;
+    info_thread(in, r->tid)->events++;
+    break;
+  case LWT_STACK: in->stacks++; break;
+  case LWT_MODULE: in->modules++; break;
+  case LWT_POOL_SNAPSHOT:
+    in->snapshots++;
+    in->last_pool_live = r->pool.live_bytes;
+    if (r->pool.live_bytes > in->max_pool_live) in->max_pool_live = r->pool.live_bytes;
+    break;
+  case LWT_THREAD_START:
+  case LWT_THREAD_NAME:
+    snprintf(info_thread(in, r->tid)->name, sizeof in->threads[0].name, "%s", r->thread.name);
+    break;
+  case LWT_LOST: in->lost += r->lost.count; break;
+  case LWT_FORK: in->forks++; break;
+  case LWT_EXEC: in->execs++; break;
+  case LWT_END:
+    in->ended = 1;
+    if (r->end.lost > in->lost) in->lost = r->end.lost;
+    break;
+  default: break;
+  }
+}
+
+static void json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+/* Indexes of the INFO_TOP stacks with most calls. */
+static size_t info_top(const info_t *in, uint32_t *top) {
+  size_t n = 0;
+  for (size_t id = 1; id < in->nstk; id++) {
+    uint64_t c = in->stk[id].calls;
+    if (!c) continue;
+    if (n == INFO_TOP && in->stk[top[n - 1]].calls >= c) continue;
+    size_t pos = n < INFO_TOP ? n++ : INFO_TOP - 1;
+    while (pos > 0 && in->stk[top[pos - 1]].calls < c) {
+      top[pos] = top[pos - 1];
+      pos--;
+    }
+    top[pos] = (uint32_t)id;
+  }
+  return n;
+}
+
+static void info_json(FILE *f, const char *path, const lwt_header_t *h, const info_t *in,
+                      int complete) {
+  fprintf(f, "{\"file\":");
+  json_str(f, path);
+  fprintf(f, ",\"version\":\"%u.%u\",\"pid\":%u,\"ppid\":%u,\"exe\":", h->version_major,
+          h->version_minor, h->pid, h->ppid);
+  json_str(f, h->exe);
+  fprintf(f, ",\"complete\":%s,\"ended\":%s", complete ? "true" : "false",
+          in->ended ? "true" : "false");
+  fprintf(f, ",\"duration_ns\":%" PRIu64 ",\"records\":%" PRIu64 ",\"calls\":%" PRIu64,
+          in->have_t ? in->last_t - in->first_t : 0, in->records, in->calls);
+  fprintf(f, ",\"ops\":{");
+  for (unsigned op = 1, first = 1; op < LW_OP_LIMIT; op++, first = 0)
+    fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", lwt_op_name(op), in->ops[op]);
+  fprintf(f, "},\"events\":{");
+  for (unsigned k = 1, first = 1; k < LW_EV_LIMIT; k++, first = 0)
+    fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", lwt_event_name(k), in->events[k]);
+  fprintf(f, "},\"threads\":[");
+  for (size_t i = 0; i < in->nthreads; i++) {
+    const thread_t *t = &in->threads[i];
+    fprintf(f, "%s{\"tid\":%u,\"name\":", i ? "," : "", t->tid);
+    json_str(f, t->name);
+    fprintf(f, ",\"calls\":%" PRIu64 ",\"events\":%" PRIu64 ",\"ops\":{", t->calls, t->events);
+    for (unsigned op = 1, first = 1; op < LW_OP_LIMIT; op++) {
+      if (!t->ops[op]) continue;
+      fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", lwt_op_name(op), t->ops[op]);
+      first = 0;
+    }
+    fprintf(f, "}}");
+  }
+  fprintf(f, "],\"peak_live_bytes\":%" PRIu64 ",\"peak_seq\":%" PRIu64
+             ",\"final_live_bytes\":%" PRIu64,
+          in->peak_live, in->peak_seq, in->final_live);
+  fprintf(f, ",\"stacks\":%" PRIu64 ",\"modules\":%" PRIu64 ",\"snapshots\":%" PRIu64
+             ",\"max_pool_live_bytes\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"forks\":%" PRIu64
+             ",\"execs\":%" PRIu64,
+          in->stacks, in->modules, in->snapshots, in->max_pool_live, in->lost, in->forks,
+          in->execs);
+  uint32_t top[INFO_TOP];
+  size_t nt = info_top(in, top);
+  fprintf(f, ",\"top_stacks\":[");
+  for (size_t i = 0; i < nt; i++)
+    fprintf(f, "%s{\"id\":%u,\"calls\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", i ? "," : "", top[i],
+            in->stk[top[i]].calls, in->stk[top[i]].bytes);
+  fprintf(f, "]}\n");
+}
+
+static void info_text(FILE *f, const char *path, const lwt_header_t *h, const info_t *in,
+                      int complete) {
+  fprintf(f, "file:        %s%s\n", path, complete ? "" : "  (INCOMPLETE: see the error below)");
+  fprintf(f, "program:     %s (pid %u, format %u.%u)%s\n", h->exe, h->pid, h->version_major,
+          h->version_minor, in->ended ? "" : "  [no END record: recording was cut short]");
+  fprintf(f, "duration:    %.3f s\n", in->have_t ? (double)(in->last_t - in->first_t) / 1e9 : 0.0);
+  fprintf(f, "records:     %" PRIu64 "  calls: %" PRIu64 "  stacks: %" PRIu64 "  modules: %" PRIu64
+             "  snapshots: %" PRIu64 "  lost: %" PRIu64 "\n",
+          in->records, in->calls, in->stacks, in->modules, in->snapshots, in->lost);
+  fprintf(f, "peak live:   %" PRIu64 " bytes requested (at seq %" PRIu64 "); at end %" PRIu64
+             "\n",
+          in->peak_live, in->peak_seq, in->final_live);
+  if (in->snapshots)
+    fprintf(f, "pool live:   max %" PRIu64 " bytes usable (allocator snapshots)\n",
+            in->max_pool_live);
+  fprintf(f, "ops:\n");
+  for (unsigned op = 1; op < LW_OP_LIMIT; op++)
+    if (in->ops[op]) fprintf(f, "  %-20s %" PRIu64 "\n", lwt_op_name(op), in->ops[op]);
+  fprintf(f, "events:\n");
+  for (unsigned k = 1; k < LW_EV_LIMIT; k++)
+    if (in->events[k]) fprintf(f, "  %-20s %" PRIu64 "\n", lwt_event_name(k), in->events[k]);
+  fprintf(f, "threads: %zu\n", in->nthreads);
+  for (size_t i = 0; i < in->nthreads; i++)
+    fprintf(f, "  tid %-8u %-16s calls %" PRIu64 " events %" PRIu64 "\n", in->threads[i].tid,
+            in->threads[i].name, in->threads[i].calls, in->threads[i].events);
+  uint32_t top[INFO_TOP];
+  size_t nt = info_top(in, top);
+  if (nt) fprintf(f, "top stacks (by calls):\n");
+  for (size_t i = 0; i < nt; i++)
+    fprintf(f, "  stack %-6u calls %-10" PRIu64 " bytes %" PRIu64 "\n", top[i],
+            in->stk[top[i]].calls, in->stk[top[i]].bytes);
+}
+
+int lwt_cmd_info(const char *path, int json) {
+  char err[1024];
+  lwt_reader_t *r = lwt_open(path, err, sizeof err);
+  if (!r) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  info_t in;
+  memset(&in, 0, sizeof in);
+  lwt_record_t rec;
+  int rc;
+  while ((rc = lwt_next(r, &rec)) == 1) info_record(&in, &rec);
+  info_peak(&in);
+  if (json)
+    info_json(stdout, path, lwt_header(r), &in, rc == 0);
+  else
+    info_text(stdout, path, lwt_header(r), &in, rc == 0);
+  fflush(stdout);
+  if (rc < 0) fprintf(stderr, "%s\n", lwt_error(r));
+  lwt_close(r);
+  free(in.threads);
+  free(in.steps);
+  free(in.stk);
+  return rc < 0 ? 1 : 0;
+}

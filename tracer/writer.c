@@ -1,0 +1,460 @@
+/* The writer thread: the only place that compresses and writes.
+ *
+ * Every WR_TICK it drains each lane into a CHUNK record (after emitting
+ * the stacks those lanes may reference), every 100 ms it appends a
+ * POOL_SNAPSHOT from lw_stats(), and every WR_FRAME it checks thread
+ * names and loaded objects and ends the zstd frame, then writes the whole
+ * frame with write(2). Only complete frames reach the file, so a killed
+ * program leaves a trace that ends cleanly at its last frame.
+ *
+ * This thread's allocations (zstd, buffers) are not recorded: it runs
+ * with its thread state marked internal, and it blocks every signal.
+ * On a write error (disk full...) it prints one line on stderr, turns
+ * recording off and stops writing; the program carries on.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "lwmalloc.h"
+#include "recorder.h"
+#include "varint.h"
+
+#define WR_TICK_NS 10000000ull    /* lane drain period */
+#define WR_SNAP_NS 100000000ull   /* pool snapshot period */
+#define WR_FRAME_NS 500000000ull  /* zstd frame period (spec: <= 1 s) */
+#define WR_FRAME_MAX (8u << 20)   /* end a frame early past this many input bytes */
+#define WR_LEVEL 3
+
+/* lw_stats comes from the allocator objects linked next to us; weak so
+ * the recorder can also run (without snapshots) where it is absent. */
+extern void lw_stats(lw_stats_t *out) __attribute__((weak));
+
+typedef struct buf_s {
+  uint8_t *p;
+  size_t len, cap;
+} buf_t;
+
+static struct {
+  pthread_t thread;
+  ZSTD_CCtx *cctx;
+  buf_t raw;          /* uncompressed records not yet given to zstd */
+  buf_t z;            /* compressed bytes of the frame in progress */
+  size_t frame_in;    /* uncompressed bytes in the frame in progress */
+  int failed;         /* write error: nothing more is written */
+  int started_header;
+  uint64_t heads[LWT_MAX_LANES];
+  int states[LWT_MAX_LANES];
+} wr;
+
+/* ---- buffers --------------------------------------------------------- */
+
+static int buf_reserve(buf_t *b, size_t extra) {
+  if (b->cap - b->len >= extra) return 0;
+  size_t cap = b->cap ? b->cap : 1 << 16;
+  while (cap - b->len < extra) cap *= 2;
+  uint8_t *np = realloc(b->p, cap);
+  if (!np) return -1;
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
+static void buf_put(buf_t *b, const void *src, size_t n) {
+  if (buf_reserve(b, n) < 0) return;
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
+}
+
+static void buf_varint(buf_t *b, uint64_t v) {
+  uint8_t tmp[LWT_VARINT_MAX];
+  buf_put(b, tmp, (size_t)(lwt_put_varint(tmp, v) - tmp));
+}
+
+static void buf_string(buf_t *b, const char *s, size_t n) {
+  if (n > LWT_MAX_STRING) n = LWT_MAX_STRING;
+  buf_varint(b, n);
+  buf_put(b, s, n);
+}
+
+/* A top-level record: tag, varint length, payload (built in a scratch buf). */
+static void wr_record(unsigned tag, const buf_t *payload) {
+  uint8_t t = (uint8_t)tag;
+  buf_put(&wr.raw, &t, 1);
+  buf_varint(&wr.raw, payload->len);
+  buf_put(&wr.raw, payload->p, payload->len);
+}
+
+static buf_t scratch;
+static buf_t *wr_payload(void) {
+  scratch.len = 0;
+  return &scratch;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static void wr_fail(const char *what, int err) {
+  char msg[4400];
+  int n = snprintf(msg, sizeof msg, "lwtrace: %s %s: %s; recording stopped\n", what,
+                   _lwt_g.path, strerror(err));
+  if (n > 0) (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+  wr.failed = 1;
+  atomic_store(&_lwt_g.enabled, 0);
+}
+
+static void wr_write_all(const uint8_t *p, size_t n) {
+  while (n > 0 && !wr.failed) {
+    ssize_t w = write(_lwt_g.fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      wr_fail("write", w < 0 ? errno : ENOSPC);
+      return;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Feeds wr.raw to zstd; with end, closes the frame and writes it out. */
+static void wr_compress(int end) {
+  if (wr.failed) {
+    wr.raw.len = 0;
+    return;
+  }
+  ZSTD_inBuffer in = {wr.raw.p, wr.raw.len, 0};
+  ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
+  wr.frame_in += wr.raw.len;
+  for (;;) {
+    if (buf_reserve(&wr.z, ZSTD_CStreamOutSize()) < 0) {
+      wr_fail("out of memory for", ENOMEM);
+      return;
+    }
+    ZSTD_outBuffer out = {wr.z.p + wr.z.len, wr.z.cap - wr.z.len, 0};
+    size_t left = ZSTD_compressStream2(wr.cctx, &out, &in, mode);
+    wr.z.len += out.pos;
+    if (ZSTD_isError(left)) {
+      wr_fail("zstd error on", EIO);
+      return;
+    }
+    if (end ? left == 0 : in.pos == in.size) break;
+  }
+  wr.raw.len = 0;
+  if (end) {
+    wr_write_all(wr.z.p, wr.z.len);
+    wr.z.len = 0;
+    wr.frame_in = 0;
+  }
+}
+
+/* ---- records the writer makes ----------------------------------------- */
+
+static void wr_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void wr_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static size_t wr_read_file(const char *path, char *dst, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t n = 0;
+  while (n < cap) {
+    ssize_t r = read(fd, dst + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  return n;
+}
+
+static void wr_header(void) {
+  static char exe[LWT_EXE_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
+  if (n < 0) n = 0;
+  uint8_t h[LWT_HEADER_FIXED_SIZE];
+  memset(h, 0, sizeof h);
+  memcpy(h, LWT_MAGIC, LWT_MAGIC_SIZE);
+  h[8] = LWT_VERSION_MAJOR;
+  h[10] = LWT_VERSION_MINOR;
+  wr_le32(h + 12, (uint32_t)(LWT_HEADER_FIXED_SIZE + n));
+  wr_le32(h + 16, _lwt_g.flags);
+  wr_le32(h + 20, (uint32_t)sysconf(_SC_PAGESIZE));
+  wr_le32(h + 24, (uint32_t)getpid());
+  wr_le32(h + 28, (uint32_t)getppid());
+  wr_le64(h + 32, _lwt_g.t0_real);
+  wr_le32(h + 40, _lwt_g.depth);
+  wr_le32(h + 52, (uint32_t)n);
+  buf_put(&wr.raw, h, sizeof h);
+  buf_put(&wr.raw, exe, (size_t)n);
+
+  /* PROCESS: exe and argv from /proc (no reliance on the program's argv) */
+  static char cmd[65536];
+  size_t clen = wr_read_file("/proc/self/cmdline", cmd, sizeof cmd);
+  uint64_t argc = 0;
+  for (size_t i = 0; i < clen; i++) argc += cmd[i] == 0;
+  if (clen && cmd[clen - 1] != 0) argc++; /* cut short */
+  if (argc > LWT_MAX_ARGS) argc = LWT_MAX_ARGS;
+  buf_t *p = wr_payload();
+  buf_varint(p, _lwt_now());
+  buf_varint(p, (uint64_t)getpid());
+  buf_varint(p, (uint64_t)getppid());
+  buf_string(p, exe, (size_t)n);
+  buf_varint(p, argc);
+  size_t at = 0;
+  for (uint64_t a = 0; a < argc; a++) {
+    size_t len = strnlen(cmd + at, clen - at);
+    buf_string(p, cmd + at, len);
+    at += len + 1;
+  }
+  wr_record(LWT_TAG_PROCESS, p);
+
+  if (_lwt_g.flags & LWT_FLAG_FORK_CHILD) {
+    p = wr_payload();
+    buf_varint(p, _lwt_now());
+    buf_varint(p, atomic_load(&_lwt_g.seq));
+    buf_varint(p, (uint64_t)getppid());
+    buf_varint(p, (uint64_t)getpid());
+    wr_record(LWT_TAG_FORK, p);
+  }
+  if (_lwt_g.flags & LWT_FLAG_EXEC_IMAGE) {
+    p = wr_payload();
+    buf_varint(p, _lwt_now());
+    buf_varint(p, (uint64_t)getpid());
+    buf_string(p, exe, (size_t)n);
+    wr_record(LWT_TAG_EXEC, p);
+  }
+}
+
+static void wr_module(void *arg, uint64_t start, uint64_t end, uint64_t offset, uint64_t bias,
+                      const char *path, const uint8_t *id, uint32_t idlen) {
+  (void)arg;
+  buf_t *p = wr_payload();
+  buf_varint(p, _lwt_now());
+  buf_varint(p, start);
+  buf_varint(p, end);
+  buf_varint(p, offset);
+  buf_varint(p, bias);
+  buf_string(p, path, strlen(path));
+  buf_varint(p, idlen);
+  buf_put(p, id, idlen);
+  wr_record(LWT_TAG_MODULE, p);
+}
+
+static void wr_stack(void *arg, uint32_t id, uint32_t depth, const uint64_t *ips) {
+  (void)arg;
+  buf_t *p = wr_payload();
+  buf_varint(p, id);
+  buf_varint(p, depth);
+  for (uint32_t i = 0; i < depth; i++) {
+    uint8_t le[8];
+    wr_le64(le, ips[i]);
+    buf_put(p, le, 8);
+  }
+  wr_record(LWT_TAG_STACK, p);
+}
+
+static void wr_snapshot(void) {
+  if (!lw_stats) return;
+  static lw_stats_t st;
+  lw_stats(&st);
+  buf_t *p = wr_payload();
+  buf_varint(p, _lwt_now());
+  buf_varint(p, atomic_load(&_lwt_g.seq));
+  buf_varint(p, st.live_bytes);
+  buf_varint(p, st.mapped_bytes);
+  buf_varint(p, st.committed_bytes);
+  buf_varint(p, st.unmerged_bytes);
+  uint32_t n = st.nclasses <= LW_MAX_CLASSES ? st.nclasses : LW_MAX_CLASSES;
+  buf_varint(p, n);
+  for (uint32_t i = 0; i < n; i++) {
+    buf_varint(p, st.classes[i].slot_size);
+    buf_varint(p, st.classes[i].slots_used);
+    buf_varint(p, st.classes[i].slots_total);
+  }
+  wr_record(LWT_TAG_POOL, p);
+}
+
+/* THREAD_NAME for live threads whose name changed (pthread_setname_np). */
+static void wr_thread_names(void) {
+  for (unsigned i = 1; i < LWT_MAX_LANES; i++) {
+    lwt_lane_t *l = &_lwt_g.lanes[i];
+    if (atomic_load_explicit(&l->state, memory_order_acquire) != LANE_LIVE || l->name[0] == 0)
+      continue;
+    char path[64], name[32];
+    snprintf(path, sizeof path, "/proc/self/task/%u/comm", l->tid);
+    size_t n = wr_read_file(path, name, 16); /* comm: at most 15 chars + newline */
+    while (n > 0 && (name[n - 1] == '\n' || name[n - 1] == 0)) n--;
+    name[n] = 0;
+    if (n == 0 || strncmp(name, l->name, sizeof l->name) == 0) continue;
+    memcpy(l->name, name, n + 1);
+    buf_t *p = wr_payload();
+    buf_varint(p, _lwt_now());
+    buf_varint(p, l->tid);
+    buf_string(p, name, n);
+    wr_record(LWT_TAG_THREAD_NAME, p);
+  }
+}
+
+/* Moves every lane's complete records into CHUNK records. Heads are read
+ * before stacks are emitted: stacks referenced by those bytes are then
+ * already READY and go out first (see stacks.c). */
+static void wr_drain(void) {
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+    lwt_lane_t *l = &_lwt_g.lanes[i];
+    wr.states[i] = atomic_load_explicit(&l->state, memory_order_acquire);
+    wr.heads[i] = wr.states[i] == LANE_FREE ? 0 : atomic_load_explicit(&l->head, memory_order_acquire);
+  }
+  _lwt_stacks_emit(wr_stack, NULL);
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+    if (wr.states[i] == LANE_FREE) continue;
+    lwt_lane_t *l = &_lwt_g.lanes[i];
+    uint64_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed), head = wr.heads[i];
+    if (head > tail) {
+      size_t n = (size_t)(head - tail), at = (size_t)(tail & (l->cap - 1));
+      uint8_t hdr[1 + 3 * LWT_VARINT_MAX], *q = hdr + 1;
+      hdr[0] = LWT_TAG_CHUNK;
+      uint8_t ids[2 * LWT_VARINT_MAX], *e = ids;
+      e = lwt_put_varint(e, l->id);
+      e = lwt_put_varint(e, l->tid);
+      q = lwt_put_varint(q, (uint64_t)(e - ids) + n);
+      buf_put(&wr.raw, hdr, (size_t)(q - hdr));
+      buf_put(&wr.raw, ids, (size_t)(e - ids));
+      size_t first = n < l->cap - at ? n : l->cap - at;
+      buf_put(&wr.raw, l->ring + at, first);
+      buf_put(&wr.raw, l->ring, n - first);
+      atomic_store_explicit(&l->tail, head, memory_order_release);
+    }
+    /* a closed lane is reusable once drained (its thread is gone) */
+    if (wr.states[i] == LANE_CLOSING) atomic_store_explicit(&l->state, LANE_FREE, memory_order_release);
+  }
+}
+
+static void wr_end_record(void) {
+  buf_t *p = wr_payload();
+  buf_varint(p, _lwt_now());
+  buf_varint(p, atomic_load(&_lwt_g.seq));
+  buf_varint(p, atomic_load(&_lwt_g.records));
+  uint64_t lost = atomic_load(&_lwt_g.lost);
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) lost += _lwt_g.lanes[i].lost;
+  buf_varint(p, lost);
+  wr_record(LWT_TAG_END, p);
+}
+
+static void wr_sleep(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+static void *wr_main(void *arg) {
+  (void)arg;
+  _lwt_set_internal(1);
+  uint64_t last_snap = _lwt_now(), last_frame = last_snap;
+  while (!atomic_load(&_lwt_g.writer_stop)) {
+    wr_sleep(WR_TICK_NS);
+    wr_drain();
+    uint64_t now = _lwt_now();
+    if (now - last_snap >= WR_SNAP_NS) {
+      wr_snapshot();
+      last_snap = now;
+    }
+    if (now - last_frame >= WR_FRAME_NS || wr.frame_in + wr.raw.len >= WR_FRAME_MAX) {
+      wr_thread_names();
+      if (_lwt_modules_changed()) _lwt_modules_scan(wr_module, NULL, 1);
+      wr_drain();
+      wr_compress(1);
+      last_frame = now;
+    } else {
+      wr_compress(0);
+    }
+  }
+  return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int _lwt_writer_open(const char *path) {
+  _lwt_set_internal(1);
+  int rc = 0;
+  wr.failed = 0;
+  wr.raw.len = wr.z.len = 0;
+  wr.frame_in = 0;
+  if (!wr.cctx) {
+    wr.cctx = ZSTD_createCCtx();
+    if (!wr.cctx) rc = -1;
+  }
+  if (rc == 0) {
+    ZSTD_CCtx_reset(wr.cctx, ZSTD_reset_session_and_parameters);
+    ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_compressionLevel, WR_LEVEL);
+    ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_checksumFlag, 1);
+  }
+  if (rc == 0) {
+    _lwt_g.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (_lwt_g.fd < 0) rc = -1;
+  }
+  if (rc == 0) {
+    snprintf(_lwt_g.path, sizeof _lwt_g.path, "%s", path);
+    /* The first frame (header, process, modules) goes out at once, so the
+     * file is a valid trace even if the program dies right away. */
+    wr_header();
+    _lwt_modules_changed(); /* remember the object set written now */
+    _lwt_modules_scan(wr_module, NULL, 1);
+    wr_compress(1);
+  }
+  _lwt_set_internal(0);
+  return rc;
+}
+
+int _lwt_writer_start(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the writer inherits "all blocked" */
+  atomic_store(&_lwt_g.writer_stop, 0);
+  _lwt_set_internal(1);
+  int rc = pthread_create(&wr.thread, NULL, wr_main, NULL);
+  _lwt_set_internal(0);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc == 0) atomic_store(&_lwt_g.writer_running, 1);
+  return rc == 0 ? 0 : -1;
+}
+
+void _lwt_writer_stop(void) {
+  _lwt_set_internal(1);
+  if (atomic_load(&_lwt_g.writer_running)) {
+    atomic_store(&_lwt_g.writer_stop, 1);
+    pthread_join(wr.thread, NULL);
+    atomic_store(&_lwt_g.writer_running, 0);
+  }
+  if (_lwt_g.fd >= 0) {
+    wr_drain();
+    wr_snapshot();
+    wr_end_record();
+    wr_compress(1);
+    close(_lwt_g.fd);
+    _lwt_g.fd = -1;
+  }
+  _lwt_set_internal(0);
+}
+
+void _lwt_writer_forget(void) {
+  /* The parent's zstd context may be mid-use by a thread that does not
+   * exist in the child: leak it rather than touch it. */
+  wr.cctx = NULL;
+  memset(&wr.raw, 0, sizeof wr.raw);
+  memset(&wr.z, 0, sizeof wr.z);
+  memset(&scratch, 0, sizeof scratch);
+  wr.frame_in = 0;
+  atomic_store(&_lwt_g.writer_running, 0);
+  if (_lwt_g.fd >= 0) close(_lwt_g.fd);
+  _lwt_g.fd = -1;
+}
