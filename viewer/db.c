@@ -1,0 +1,474 @@
+/* Read side of the lwview database: every query the views run, as
+ * prepared statements. Views never write SQL themselves. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "import.h"
+
+/* live_at visits, for each level of the interval index (import.c ivl_key),
+ * the one dyadic range holding seq: at most IVL_LEVELS index probes. */
+#define IVL_LEVELS 41
+
+static int db_prep(lwv_db_t *d, sqlite3_stmt **st, const char *sql) {
+  return sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0
+                                                                                             : -1;
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i) {
+  return sqlite3_column_type(st, i) == SQLITE_NULL ? LWV_NONE
+                                                   : (uint64_t)sqlite3_column_int64(st, i);
+}
+
+static uint64_t meta_u64(lwv_db_t *d, const char *key) {
+  sqlite3_stmt *st = NULL;
+  uint64_t v = 0;
+  if (sqlite3_prepare_v2(d->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) v = (uint64_t)sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+static void meta_text(lwv_db_t *d, const char *key, char *out, size_t len) {
+  sqlite3_stmt *st = NULL;
+  out[0] = '\0';
+  if (sqlite3_prepare_v2(d->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+      snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+}
+
+static uint64_t count_of(lwv_db_t *d, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  uint64_t v = 0;
+  if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static int load_time_index(lwv_db_t *d) {
+  size_t n = (size_t)count_of(d, "SELECT count(*) FROM time_index");
+  d->ti = calloc(n ? n : 1, sizeof *d->ti);
+  if (d->ti == NULL) return -1;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(d->db,
+                         "SELECT t0_ns, t1_ns, seq0, seq1, calls, live_bytes, live_max, live_blocks,"
+                         " mapped_bytes, committed_bytes, coalesce_runs FROM time_index ORDER BY id",
+                         -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  while (d->nti < n && sqlite3_step(st) == SQLITE_ROW) {
+    lwv_ti_t *t = &d->ti[d->nti++];
+    uint64_t *f = &t->t0;
+    for (int i = 0; i < 11; i++) f[i] = col_u64(st, i);
+  }
+  sqlite3_finalize(st);
+  return 0;
+}
+
+lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
+  lwv_db_t *d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  snprintf(d->path, sizeof d->path, "%s", path);
+  if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "%s: cannot open: %s", path, d->db ? sqlite3_errmsg(d->db) : "?");
+    lwv_db_close(d);
+    return NULL;
+  }
+  sqlite3_stmt *st = NULL;
+  int ok = sqlite3_prepare_v2(d->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st,
+                              NULL) == SQLITE_OK &&
+           sqlite3_step(st) == SQLITE_ROW;
+  int version = ok ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (!ok) {
+    snprintf(err, errlen, "%s: not an lwview database (%s)", path, sqlite3_errmsg(d->db));
+    lwv_db_close(d);
+    return NULL;
+  }
+  if (version != LWV_SCHEMA_VERSION || meta_u64(d, "complete") != 1) {
+    snprintf(err, errlen, "%s: %s; re-import the trace", path,
+             version != LWV_SCHEMA_VERSION ? "database from another lwview version"
+                                           : "incomplete import");
+    lwv_db_close(d);
+    return NULL;
+  }
+  sqlite3_exec(d->db, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
+  meta_text(d, "exe", d->exe, sizeof d->exe);
+  meta_text(d, "error", d->error, sizeof d->error);
+  d->pid = meta_u64(d, "pid");
+  d->end_ns = meta_u64(d, "end_ns");
+  d->last_seq = meta_u64(d, "last_seq");
+  d->calls = meta_u64(d, "calls");
+  d->records = meta_u64(d, "records");
+  d->lost = meta_u64(d, "lost");
+  d->peak_live = meta_u64(d, "peak_live_bytes");
+  d->peak_seq = meta_u64(d, "peak_live_seq");
+  d->final_live = meta_u64(d, "final_live_bytes");
+  d->final_blocks = meta_u64(d, "final_live_blocks");
+  d->n_snapshots = count_of(d, "SELECT count(*) FROM pool_snapshots");
+  d->n_runs = count_of(d, "SELECT count(*) FROM coalesce_runs");
+
+  char in_list[IVL_LEVELS * 2 + 8] = "";
+  for (int i = 0; i < IVL_LEVELS; i++) strcat(in_list, i ? ",?" : "?");
+  char live_sql[512];
+  snprintf(live_sql, sizeof live_sql,
+           "SELECT seq, addr, size, time_ns, tid, stack_id FROM blocks WHERE ivl IN (%s)"
+           " AND seq <= ?%d AND (end_seq IS NULL OR end_seq > ?%d)",
+           in_list, IVL_LEVELS + 1, IVL_LEVELS + 1);
+  if (load_time_index(d) ||
+      db_prep(d, &d->q_seq_at, "SELECT max(seq) FROM calls WHERE seq BETWEEN ? AND ? AND time_ns <= ?") ||
+      db_prep(d, &d->q_live, live_sql) ||
+      db_prep(d, &d->q_snap, "SELECT id, time_ns, live_bytes, mapped_bytes, committed_bytes,"
+                             " unmerged_bytes FROM pool_snapshots WHERE time_ns <= ?"
+                             " ORDER BY time_ns DESC, id DESC LIMIT 1") ||
+      db_prep(d, &d->q_classes, "SELECT slot_size, slots_used, slots_total FROM pool_classes"
+                                " WHERE snapshot_id = ? ORDER BY class") ||
+      db_prep(d, &d->q_frames,
+              "SELECT f.level, f.ip, s.func, s.func_offset, m.path, s.module_offset"
+              " FROM frames f LEFT JOIN symbols s ON s.ip = f.ip"
+              " LEFT JOIN modules m ON m.id = s.module_id WHERE f.stack_id = ? ORDER BY f.level") ||
+      db_prep(d, &d->q_last_run, "SELECT max(seq) FROM allocator_events WHERE kind = ? AND seq <= ?") ||
+      db_prep(d, &d->q_freed, "SELECT addr, size FROM blocks WHERE end_seq > ? AND end_seq <= ?")) {
+    snprintf(err, errlen, "%s: unexpected database content: %s", path, sqlite3_errmsg(d->db));
+    lwv_db_close(d);
+    return NULL;
+  }
+  return d;
+}
+
+void lwv_db_close(lwv_db_t *d) {
+  if (d == NULL) return;
+  sqlite3_stmt *sts[] = {d->q_seq_at, d->q_live, d->q_snap, d->q_classes,
+                         d->q_frames, d->q_last_run, d->q_freed};
+  for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) sqlite3_finalize(sts[i]);
+  sqlite3_close(d->db);
+  free(d->ti);
+  free(d->live);
+  free(d);
+}
+
+size_t lwv_db_ti_index(const lwv_db_t *d, uint64_t t) {
+  size_t lo = 0, hi = d->nti; /* first stretch with t0 > t is at hi */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (d->ti[mid].t0 <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo ? lo - 1 : 0;
+}
+
+uint64_t lwv_db_seq_at(lwv_db_t *d, uint64_t t) {
+  if (d->nti == 0 || t < d->ti[0].t0) return 0;
+  const lwv_ti_t *s = &d->ti[lwv_db_ti_index(d, t)];
+  if (t >= s->t1) return s->seq1;
+  sqlite3_stmt *q = d->q_seq_at;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)s->seq0);
+  sqlite3_bind_int64(q, 2, (sqlite3_int64)s->seq1);
+  sqlite3_bind_int64(q, 3, (sqlite3_int64)t);
+  uint64_t seq = s->seq0;
+  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+    seq = (uint64_t)sqlite3_column_int64(q, 0);
+  sqlite3_reset(q);
+  return seq;
+}
+
+const lwv_block_t *lwv_db_live_at(lwv_db_t *d, uint64_t seq, size_t *n) {
+  if (d->live_valid && d->live_seq == seq) {
+    *n = d->nlive;
+    return d->live;
+  }
+  d->nlive = 0;
+  d->live_valid = 0;
+  sqlite3_stmt *q = d->q_live;
+  for (int level = 0; level < IVL_LEVELS; level++)
+    sqlite3_bind_int64(q, level + 1, (sqlite3_int64)((uint64_t)level << 41 | seq >> level));
+  sqlite3_bind_int64(q, IVL_LEVELS + 1, (sqlite3_int64)seq);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    if (d->nlive == d->caplive) {
+      size_t ncap = d->caplive ? d->caplive * 2 : 4096;
+      lwv_block_t *v = realloc(d->live, ncap * sizeof *v);
+      if (v == NULL) break;
+      d->live = v;
+      d->caplive = ncap;
+    }
+    lwv_block_t *b = &d->live[d->nlive++];
+    b->seq = (uint64_t)sqlite3_column_int64(q, 0);
+    b->addr = (uint64_t)sqlite3_column_int64(q, 1);
+    b->size = (uint64_t)sqlite3_column_int64(q, 2);
+    b->time_ns = (uint64_t)sqlite3_column_int64(q, 3);
+    b->tid = (uint32_t)sqlite3_column_int64(q, 4);
+    b->stack_id = (uint32_t)sqlite3_column_int64(q, 5);
+  }
+  sqlite3_reset(q);
+  d->live_seq = seq;
+  d->live_valid = rc == SQLITE_DONE;
+  *n = d->nlive;
+  return d->nlive ? d->live : NULL;
+}
+
+int lwv_db_snapshot_at(lwv_db_t *d, uint64_t t, lwv_snapshot_t *out) {
+  sqlite3_stmt *q = d->q_snap;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)t);
+  int found = sqlite3_step(q) == SQLITE_ROW;
+  if (found) {
+    uint64_t *f = &out->id;
+    for (int i = 0; i < 6; i++) f[i] = col_u64(q, i);
+  }
+  sqlite3_reset(q);
+  if (!found) return 0;
+  out->nclasses = 0;
+  q = d->q_classes;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)out->id);
+  while (out->nclasses < sizeof out->classes / sizeof out->classes[0] &&
+         sqlite3_step(q) == SQLITE_ROW) {
+    lwv_class_t *c = &out->classes[out->nclasses++];
+    c->slot_size = col_u64(q, 0);
+    c->slots_used = col_u64(q, 1);
+    c->slots_total = col_u64(q, 2);
+  }
+  sqlite3_reset(q);
+  return 1;
+}
+
+static int region_cmp(const void *a, const void *b) {
+  const lwv_region_t *x = a, *y = b;
+  return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+lwv_region_t *lwv_db_regions_at(lwv_db_t *d, uint64_t seq, size_t *n) {
+  *n = 0;
+  sqlite3_stmt *q = NULL;
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT kind, a, b, c FROM allocator_events WHERE kind IN (%d,%d,%d) AND seq <= ?"
+           " ORDER BY seq", LW_EV_OS_MAP, LW_EV_OS_UNMAP, LW_EV_OS_REMAP);
+  if (sqlite3_prepare_v2(d->db, sql, -1, &q, NULL) != SQLITE_OK) return NULL;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+  lwv_region_t *v = NULL;
+  size_t len = 0, cap = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    int kind = sqlite3_column_int(q, 0);
+    uint64_t a = (uint64_t)sqlite3_column_int64(q, 1), b = (uint64_t)sqlite3_column_int64(q, 2),
+             c = (uint64_t)sqlite3_column_int64(q, 3);
+    if (kind == LW_EV_OS_UNMAP || kind == LW_EV_OS_REMAP) {
+      /* remove [a, a+b) (unmap) or the mapping at a (remap) */
+      for (size_t i = 0; i < len; i++) {
+        lwv_region_t *r = &v[i];
+        if (kind == LW_EV_OS_REMAP ? r->addr == a : (a <= r->addr && r->addr < a + b)) {
+          if (kind == LW_EV_OS_UNMAP && r->addr + r->bytes > a + b) { /* keep the tail */
+            r->bytes = r->addr + r->bytes - (a + b);
+            r->addr = a + b;
+          } else {
+            v[i--] = v[--len];
+          }
+        } else if (kind == LW_EV_OS_UNMAP && r->addr < a && a < r->addr + r->bytes) {
+          r->bytes = a - r->addr; /* trimmed from the end */
+        }
+      }
+      if (kind == LW_EV_OS_UNMAP) continue;
+      a = b; /* remap: the new mapping */
+      b = c;
+    }
+    if (len == cap) {
+      cap = cap ? cap * 2 : 64;
+      lwv_region_t *nv = realloc(v, cap * sizeof *nv);
+      if (nv == NULL) break;
+      v = nv;
+    }
+    v[len++] = (lwv_region_t){a, b};
+  }
+  sqlite3_finalize(q);
+  if (v) qsort(v, len, sizeof *v, region_cmp);
+  *n = len;
+  return v;
+}
+
+uint64_t lwv_db_last_run(lwv_db_t *d, uint64_t seq) {
+  sqlite3_stmt *q = d->q_last_run;
+  sqlite3_bind_int(q, 1, LW_EV_COALESCE_RUN);
+  sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+  uint64_t v = 0;
+  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+    v = (uint64_t)sqlite3_column_int64(q, 0);
+  sqlite3_reset(q);
+  return v;
+}
+
+lwv_region_t *lwv_db_freed_between(lwv_db_t *d, uint64_t after, uint64_t upto, size_t *n) {
+  sqlite3_stmt *q = d->q_freed;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)after);
+  sqlite3_bind_int64(q, 2, (sqlite3_int64)upto);
+  lwv_region_t *v = NULL;
+  size_t len = 0, cap = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    if (len == cap) {
+      cap = cap ? cap * 2 : 256;
+      lwv_region_t *nv = realloc(v, cap * sizeof *nv);
+      if (nv == NULL) break;
+      v = nv;
+    }
+    v[len++] = (lwv_region_t){(uint64_t)sqlite3_column_int64(q, 0),
+                              (uint64_t)sqlite3_column_int64(q, 1)};
+  }
+  sqlite3_reset(q);
+  *n = len;
+  return v;
+}
+
+lwv_run_t *lwv_db_runs(lwv_db_t *d, uint64_t t0, uint64_t t1, int key, size_t max, size_t *n) {
+  static const char *const order[] = {"time_ns", "a DESC", "b DESC", "c DESC"};
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT seq, time_ns, tid, a, b, c FROM allocator_events WHERE kind = %d"
+           " AND time_ns BETWEEN ? AND ? ORDER BY %s, seq LIMIT ?",
+           LW_EV_COALESCE_RUN, order[key < 0 || key > 3 ? 0 : key]);
+  sqlite3_stmt *q = NULL;
+  *n = 0;
+  if (sqlite3_prepare_v2(d->db, sql, -1, &q, NULL) != SQLITE_OK) return NULL;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)t0);
+  sqlite3_bind_int64(q, 2, (sqlite3_int64)t1);
+  sqlite3_bind_int64(q, 3, (sqlite3_int64)max);
+  lwv_run_t *v = calloc(max ? max : 1, sizeof *v);
+  while (v && *n < max && sqlite3_step(q) == SQLITE_ROW) {
+    uint64_t *f = &v[*n].seq;
+    for (int i = 0; i < 6; i++) f[i] = (uint64_t)sqlite3_column_int64(q, i);
+    (*n)++;
+  }
+  sqlite3_finalize(q);
+  return v;
+}
+
+lwv_site_t *lwv_db_sites(lwv_db_t *d, int all, uint64_t seq0, uint64_t seq1, size_t *n) {
+  const char *sql =
+      all ? "SELECT s.stack_id, st.site, s.allocs, s.bytes, s.leaked, s.leaked_bytes"
+            " FROM sites s LEFT JOIN stacks st ON st.id = s.stack_id"
+          : "SELECT g.stack_id, st.site, g.allocs, g.bytes, g.leaked, g.leaked_bytes FROM"
+            " (SELECT coalesce(stack_id, 0) AS stack_id, count(*) AS allocs, sum(size) AS bytes,"
+            "  sum(end_seq IS NULL) AS leaked,"
+            "  sum(CASE WHEN end_seq IS NULL THEN size ELSE 0 END) AS leaked_bytes"
+            "  FROM blocks WHERE seq BETWEEN ? AND ? GROUP BY 1) g"
+            " LEFT JOIN stacks st ON st.id = g.stack_id";
+  sqlite3_stmt *q = NULL;
+  *n = 0;
+  if (sqlite3_prepare_v2(d->db, sql, -1, &q, NULL) != SQLITE_OK) return NULL;
+  if (!all) {
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)seq0);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq1);
+  }
+  lwv_site_t *v = NULL;
+  size_t cap = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 256;
+      lwv_site_t *nv = realloc(v, cap * sizeof *nv);
+      if (nv == NULL) break;
+      v = nv;
+    }
+    lwv_site_t *s = &v[(*n)++];
+    memset(s, 0, sizeof *s);
+    s->stack_id = (uint32_t)sqlite3_column_int64(q, 0);
+    const unsigned char *label = sqlite3_column_text(q, 1);
+    snprintf(s->label, sizeof s->label, "%s",
+             label ? (const char *)label : s->stack_id ? "?" : "(no stack)");
+    s->allocs = (uint64_t)sqlite3_column_int64(q, 2);
+    s->bytes = (uint64_t)sqlite3_column_int64(q, 3);
+    s->leaked = (uint64_t)sqlite3_column_int64(q, 4);
+    s->leaked_bytes = (uint64_t)sqlite3_column_int64(q, 5);
+  }
+  sqlite3_finalize(q);
+  return v;
+}
+
+lwv_frame_t *lwv_db_frames(lwv_db_t *d, uint32_t stack_id, size_t *n) {
+  sqlite3_stmt *q = d->q_frames;
+  sqlite3_bind_int64(q, 1, stack_id);
+  lwv_frame_t *v = NULL;
+  size_t cap = 0;
+  *n = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 32;
+      lwv_frame_t *nv = realloc(v, cap * sizeof *nv);
+      if (nv == NULL) break;
+      v = nv;
+    }
+    lwv_frame_t *f = &v[(*n)++];
+    f->level = (uint32_t)sqlite3_column_int(q, 0);
+    f->ip = (uint64_t)sqlite3_column_int64(q, 1);
+    const char *func = (const char *)sqlite3_column_text(q, 2);
+    const char *path = (const char *)sqlite3_column_text(q, 4);
+    const char *base = path ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : path;
+    unsigned long long foff = (unsigned long long)sqlite3_column_int64(q, 3);
+    unsigned long long moff = (unsigned long long)sqlite3_column_int64(q, 5);
+    if (func && base) snprintf(f->text, sizeof f->text, "%s+0x%llx  (%s+0x%llx)", func, foff, base, moff);
+    else if (base) snprintf(f->text, sizeof f->text, "%s+0x%llx", base, moff);
+    else snprintf(f->text, sizeof f->text, "0x%llx", (unsigned long long)f->ip);
+  }
+  sqlite3_reset(q);
+  return v;
+}
+
+lwv_thread_t *lwv_db_threads(lwv_db_t *d, size_t *n) {
+  sqlite3_stmt *q = NULL;
+  *n = 0;
+  if (sqlite3_prepare_v2(d->db,
+                         "SELECT tid, name, start_ns, end_ns, calls, allocs, alloc_bytes, frees,"
+                         " freed_bytes, leaked_bytes FROM threads ORDER BY start_ns, tid",
+                         -1, &q, NULL) != SQLITE_OK)
+    return NULL;
+  lwv_thread_t *v = NULL;
+  size_t cap = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 32;
+      lwv_thread_t *nv = realloc(v, cap * sizeof *nv);
+      if (nv == NULL) break;
+      v = nv;
+    }
+    lwv_thread_t *t = &v[(*n)++];
+    memset(t, 0, sizeof *t);
+    t->tid = col_u64(q, 0);
+    const char *name = (const char *)sqlite3_column_text(q, 1);
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+    t->start_ns = col_u64(q, 2);
+    t->end_ns = col_u64(q, 3);
+    uint64_t *f = &t->calls;
+    for (int i = 0; i < 6; i++) f[i] = col_u64(q, 4 + i);
+  }
+  sqlite3_finalize(q);
+  return v;
+}
+
+const char *lwv_fmt_bytes(uint64_t v, char *buf, size_t len) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double x = (double)v;
+  int u = 0;
+  while (x >= 1024 && u < 4) {
+    x /= 1024;
+    u++;
+  }
+  if (u == 0) snprintf(buf, len, "%llu B", (unsigned long long)v);
+  else snprintf(buf, len, x < 10 ? "%.2f %s" : x < 100 ? "%.1f %s" : "%.0f %s", x, units[u]);
+  return buf;
+}
+
+const char *lwv_fmt_ns(uint64_t ns, char *buf, size_t len) {
+  if (ns < 1000) snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+  else if (ns < 1000000) snprintf(buf, len, "%.1f us", ns / 1e3);
+  else if (ns < 1000000000) snprintf(buf, len, "%.2f ms", ns / 1e6);
+  else snprintf(buf, len, "%.3f s", ns / 1e9);
+  return buf;
+}
