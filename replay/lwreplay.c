@@ -32,11 +32,12 @@ static void usage(FILE *f) {
           "  --touch            write the requested bytes, so RSS is real\n"
           "  --check            also check that no result overlaps a live block\n"
           "  --serial           one thread, in the trace's global order\n"
-          "  --latency=N|all|off  time one op in N, picked at random (default %u), or every op\n"
+          "  --latency=N|all|off  time one op in N, picked at random, or every op (default:\n"
+          "                     all below %u ops, else 1 in %u)\n"
           "  --json | --csv     machine-readable output\n"
           "  --synth=KIND,...   replay a generated trace: churn, handoff, realloc, aligned\n"
           "  --bench-engine     engine throughput: churn on one thread (default 20M events)\n",
-          RP_LAT_EVERY_DEFAULT);
+          RP_LAT_ALL_BELOW, RP_LAT_EVERY_DEFAULT);
 }
 
 static int die(int code, const char *msg) {
@@ -92,7 +93,7 @@ int main(int argc, char **argv) {
       {"synth", required_argument, 0, O_SYNTH},     {"bench-engine", optional_argument, 0, O_BENCH},
       {"latency", required_argument, 0, O_LATENCY}, {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
-  rp_opts_t o = {.lat_every = RP_LAT_EVERY_DEFAULT};
+  rp_opts_t o = {.lat_every = RP_LAT_AUTO};
   enum rp_format fmt = RP_FMT_TABLE;
   const char *names[MAX_ALLOCATORS];
   size_t nnames = 0;
@@ -171,6 +172,8 @@ int main(int argc, char **argv) {
     if (rp_load_trace(trace, &plan, err, sizeof err) != 0) return die(2, err);
   }
   rp_plan_detach(&plan);
+  if (o.lat_every == RP_LAT_AUTO)
+    o.lat_every = plan.hdr->nops < RP_LAT_ALL_BELOW ? 1 : RP_LAT_EVERY_DEFAULT;
 
   char self[PATH_MAX];
   ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);

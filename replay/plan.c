@@ -250,7 +250,7 @@ static int plan_blocks(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_
 }
 
 /* Step 2: hand-offs between threads. */
-static void plan_handoffs(const rp_call_t *c, size_t n, plan_tmp_t *t) {
+static void plan_handoffs(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_t *h) {
   for (size_t i = 0; i < n; i++) t->flags[i] = 0;
   for (size_t i = 0; i < n; i++) {
     uint32_t b = t->in_blk[i];
@@ -259,6 +259,7 @@ static void plan_handoffs(const rp_call_t *c, size_t n, plan_tmp_t *t) {
     if (c[m].thread != c[i].thread) {
       t->flags[i] |= RP_WAIT_IN;
       t->flags[m] |= RP_PUBLISH_OUT;
+      h->handoffs++;
     }
   }
 }
@@ -307,7 +308,7 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
     plan_tmp_free(&t);
     return -1;
   }
-  plan_handoffs(calls, n, &t);
+  plan_handoffs(calls, n, &t, &h);
 
   /* Step 3: global order by start key; per-thread order falls out. */
   size_t nops = 0;

@@ -91,6 +91,7 @@ typedef struct rp_plan_hdr_s {
   uint64_t orphaned;         /* address returned again without a free */
   uint64_t realloc0_as_free; /* realloc(p,0) that freed: replayed as free */
   uint64_t trace_lost;       /* records the recorder dropped (set by load.c) */
+  uint64_t handoffs;         /* ops consuming a block made on another thread */
 } rp_plan_hdr_t;
 
 typedef struct rp_plan_s {
@@ -156,7 +157,9 @@ typedef struct rp_opts_s {
   int serial;   /* --serial: one thread, global order */
   int no_rss;   /* internal (bench): no sampler thread */
   unsigned lat_every; /* time 1 op in lat_every (pseudo-random); 0 = none */
-#define RP_LAT_EVERY_DEFAULT 16
+#define RP_LAT_EVERY_DEFAULT 16   /* for traces of more than RP_LAT_ALL_BELOW ops */
+#define RP_LAT_ALL_BELOW (1u << 20) /* smaller traces: every op is timed */
+#define RP_LAT_AUTO UINT32_MAX
   const char *label; /* allocator name for messages */
 } rp_opts_t;
 

@@ -119,9 +119,11 @@ static void report_table(FILE *f, const char *trace, const rp_plan_hdr_t *h,
   char a[48], b[96];
   fprintf(f, "lwreplay %s\n", trace);
   human(a, sizeof a, M_BYTES, (double)h->trace_peak_live);
-  fprintf(f, "  %llu ops on %llu threads, %llu blocks; trace peak live %s; op-stream hash %016llx\n",
-          (unsigned long long)h->nops, (unsigned long long)h->nthreads,
-          (unsigned long long)h->nblocks, a, (unsigned long long)h->plan_hash);
+  fprintf(f, "  %llu ops on %llu thread%s, %llu blocks, %llu cross-thread hand-offs; trace peak live %s;\n"
+             "  op-stream hash %016llx\n",
+          (unsigned long long)h->nops, (unsigned long long)h->nthreads, h->nthreads == 1 ? "" : "s",
+          (unsigned long long)h->nblocks, (unsigned long long)h->handoffs, a,
+          (unsigned long long)h->plan_hash);
   if (h->skipped_failed || h->skipped_unknown || h->orphaned || h->realloc0_as_free)
     fprintf(f, "  not replayed: %llu failed calls, %llu frees of unknown blocks; %llu addresses "
                "returned twice; %llu realloc(p,0) replayed as free\n",
@@ -189,13 +191,14 @@ static void report_json(FILE *f, const char *trace, const rp_plan_hdr_t *h,
                         const rp_series_t *s, size_t n) {
   fprintf(f, "{\"trace\": ");
   json_str(f, trace);
-  fprintf(f, ", \"ops\": %llu, \"threads\": %llu, \"blocks\": %llu, \"op_hash\": \"%016llx\", "
+  fprintf(f, ", \"ops\": %llu, \"threads\": %llu, \"blocks\": %llu, \"handoffs\": %llu, "
+             "\"op_hash\": \"%016llx\", "
              "\"trace_peak_live_bytes\": %llu, \"trace_final_live_bytes\": %llu, "
              "\"skipped_failed\": %llu, \"skipped_unknown\": %llu, \"orphaned\": %llu, "
              "\"realloc0_as_free\": %llu, \"trace_lost\": %llu, \"runs\": %zu,\n \"allocators\": [",
           (unsigned long long)h->nops, (unsigned long long)h->nthreads,
-          (unsigned long long)h->nblocks, (unsigned long long)h->plan_hash,
-          (unsigned long long)h->trace_peak_live, (unsigned long long)h->trace_final_live,
+          (unsigned long long)h->nblocks, (unsigned long long)h->handoffs,
+          (unsigned long long)h->plan_hash, (unsigned long long)h->trace_peak_live, (unsigned long long)h->trace_final_live,
           (unsigned long long)h->skipped_failed, (unsigned long long)h->skipped_unknown,
           (unsigned long long)h->orphaned, (unsigned long long)h->realloc0_as_free,
           (unsigned long long)h->trace_lost, s[0].nruns);

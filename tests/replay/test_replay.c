@@ -71,6 +71,7 @@ TEST(plan_blocks_peak_and_handoff_flags) {
   EXPECT(fA->flags & RP_WAIT_IN);
   EXPECT_EQ_U(fA->in_block, mA->out_block);
   EXPECT(!(rB->flags & (RP_WAIT_IN | RP_PUBLISH_OUT)));
+  EXPECT_EQ_U(p.hdr->handoffs, 1);
   EXPECT(rB->in_block != rB->out_block); /* a realloc ends one block, starts another */
   /* per-thread order is traced order */
   EXPECT_EQ_U(p.seq[p.threads[0].first_op], 1);
