@@ -2,9 +2,9 @@
  * (heap.c); merging happens here, in bounded runs, only when
  *   - an allocation misses (no quick chunk and no merged chunk fits), or
  *   - the parked bytes cross the heap's unmerged_limit (on free).
- * A run merges at most `budget` parked chunks, each with all of its
- * not-in-use neighbours (parked or merged), so no single call does more
- * than budget * (chunks absorbed) steps. Each run is a COALESCE_RUN event. */
+ * A run takes at most `budget` parked chunks, counting both the ones it
+ * starts from and the parked neighbours it absorbs, so no single call does
+ * more than O(budget) work. Each run is a COALESCE_RUN event. */
 #define _GNU_SOURCE
 #include <time.h>
 
@@ -19,11 +19,17 @@ static void absorb(lw_heap_t *h, lw_chunk_t *n) {
 }
 
 /* Merges the unlinked, not-in-use chunk c (its bytes counted in neither
- * total) with all not-in-use neighbours; the result goes to its bin. */
-lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c) {
+ * total) with its not-in-use neighbours; the result goes to its bin.
+ * Merged-free neighbours are always absorbed (there is at most one on each
+ * side: they are never adjacent); parked ones only while *budget lasts. */
+lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c, unsigned *budget) {
   size_t size = lw_chunk_size(c);
   while (c->hdr & LW_CH_PREV_FREE) {
     lw_chunk_t *p = lw_chunk_prev(c);
+    if (p->hdr & LW_CH_QUICK) {
+      if (!*budget) break;
+      --*budget;
+    }
     absorb(h, p);
     size += lw_chunk_size(p);
     c = p;
@@ -31,10 +37,14 @@ lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c) {
   for (;;) {
     lw_chunk_t *n = (lw_chunk_t *)((uint8_t *)c + size);
     if (n->hdr & LW_CH_INUSE) break; /* also stops at the sentinel */
+    if (n->hdr & LW_CH_QUICK) {
+      if (!*budget) break;
+      --*budget;
+    }
     absorb(h, n);
     size += lw_chunk_size(n);
   }
-  c->hdr = lw_hdr_make(c, size, 0); /* P clear: the previous chunk is in use */
+  c->hdr = lw_hdr_make(c, size, c->hdr & LW_CH_PREV_FREE); /* P stays set if a parked chunk precedes */
   lw_chunk_set_footer(c);
   _lw_bin_insert(h, c);
   h->free_bytes += size;
@@ -55,29 +65,28 @@ static inline uint64_t now_ns(void) {
  * (want == 0: none is wanted), else 0. */
 size_t _lw_coalesce_run(lw_heap_t *h, unsigned budget, size_t want) {
   uint64_t t0 = now_ns();
-  size_t bytes = 0, found = 0;
-  unsigned n = 0;
-  while (n < budget) {
+  size_t unmerged0 = h->unmerged_bytes, found = 0;
+  unsigned budget0 = budget;
+  while (budget) {
     unsigned w = 0;
     while (w < LW_BINMAP_WORDS && !h->quick_map[w]) w++;
     if (w == LW_BINMAP_WORDS) break;
     lw_chunk_t *c = h->quick[w * 64 + (unsigned)__builtin_ctzll(h->quick_map[w])];
-    size_t sz = lw_chunk_size(c);
     _lw_list_unlink(h, c);
-    h->unmerged_bytes -= sz;
-    bytes += sz;
-    n++;
-    lw_chunk_t *m = _lw_coalesce_chunk(h, c);
+    h->unmerged_bytes -= lw_chunk_size(c);
+    budget--;
+    lw_chunk_t *m = _lw_coalesce_chunk(h, c, &budget);
     if (want && lw_chunk_size(m) >= want) {
       found = lw_chunk_size(m);
       break;
     }
     _lw_heap_release_pages(h, m);
   }
-  if (n) {
+  unsigned chunks = budget0 - budget;
+  if (chunks) {
     h->coalesce_runs++;
-    h->coalesced_chunks += n;
-    LW_EVENT(COALESCE_RUN, n, bytes, now_ns() - t0);
+    h->coalesced_chunks += chunks;
+    LW_EVENT(COALESCE_RUN, chunks, unmerged0 - h->unmerged_bytes, now_ns() - t0);
   }
   (void)t0;
   return found;

@@ -61,7 +61,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in,
 #define LW_EVENT(name, a, b, c)                                              \
   _lw_trace_event(LW_EV_##name, (uint64_t)(a), (uint64_t)(b), (uint64_t)(c))
 #else
-#define LW_EVENT(name, a, b, c) ((void)0)
+#define LW_EVENT(name, a, b, c) ((void)sizeof(a), (void)sizeof(b), (void)sizeof(c)) /* unevaluated */
 #endif
 
 #endif /* LW_EVENTS_H */

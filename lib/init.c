@@ -44,13 +44,16 @@ static void atfork_prepare(void) {
   _lw_thread_atfork(0);
   _lw_heap_atfork(0);
   _lw_pool_atfork(0);
+  _lw_big_atfork(0);
 }
 static void atfork_parent(void) {
+  _lw_big_atfork(1);
   _lw_pool_atfork(1);
   _lw_heap_atfork(1);
   _lw_thread_atfork(1);
 }
 static void atfork_child(void) {
+  _lw_big_atfork(2);
   _lw_pool_atfork(2);
   _lw_heap_atfork(2);
   _lw_thread_atfork(2);

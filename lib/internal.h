@@ -74,7 +74,6 @@ int _lw_segmap_init(void);
 lw_segment_t *_lw_segment_alloc(uint32_t kind);
 void _lw_segment_free(lw_segment_t *seg);
 extern uint64_t *_lw_segmap;
-extern _Atomic(lw_segment_t *) _lw_pool_segments;
 static inline lw_segment_t *lw_segment_of(const void *p) {
   uintptr_t a = (uintptr_t)p;
   uintptr_t idx = a >> LW_SEG_SHIFT;
@@ -101,6 +100,7 @@ void _lw_pool_abandon(lw_tld_t *tld);
 void _lw_pool_collect(lw_tld_t *tld);
 size_t _lw_pool_trim(void);
 int _lw_pool_check(void);
+void _lw_pool_visit(void (*fn)(lw_page_t *pg, void *arg), void *arg);
 void _lw_pool_atfork(int phase);
 /* Free-list links. The checked build stores them encoded with the secret
  * and the slot's own address, and checks that a decoded link stays in the
@@ -182,13 +182,14 @@ void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c);
 
 /* ---- coalesce.c: deferred coalescing ------------------------------------ */
 size_t _lw_coalesce_run(lw_heap_t *h, unsigned budget, size_t want);
-lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c);
+lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c, unsigned *budget);
 
 /* ---- big.c: large blocks as direct mappings ----------------------------- */
 void *_lw_big_alloc(size_t size, size_t align, bool zero);
 void _lw_big_free(void *p);
 void *_lw_big_realloc(void *p, size_t size);
 size_t _lw_big_usable(const void *p);
+void _lw_big_atfork(int phase);
 extern _Atomic uint64_t _lw_big_live;
 
 /* ---- check.c: invariant checks and error reports ------------------------ */

@@ -38,14 +38,17 @@ const uint8_t _lw_class_of8[LW_SMALL_MAX / 8 + 1] = {
  * so the fast path needs no NULL test. */
 lw_page_t _lw_page_empty;
 
-enum { LW_PAGE_NOTIFIED = 3 };
-
-/* Global free pages: two stacks, committed (still resident) first. */
+/* Global free pages, under one lock (taken on page refill and release
+ * only): two stacks, committed (still resident) first, and the list of
+ * pool segments. A segment whose pages are all free is unmapped (all but
+ * the last one), so address space follows the live set too. */
 static struct {
   pthread_mutex_t lock;
   lw_page_t *committed, *decommitted;
   size_t ncommitted;
-} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0};
+  lw_segment_t *segments;
+  size_t nsegments;
+} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, 0};
 
 /* ---- the owner's avail list ---------------------------------------------- */
 static void avail_push_front(lw_tld_t *tld, lw_page_t *pg) {
@@ -75,56 +78,95 @@ static void avail_unlink(lw_tld_t *tld, lw_page_t *pg) {
   pg->prev = pg->next = NULL;
 }
 
-/* ---- global free pages -------------------------------------------------- */
-static lw_page_t *pages_take(void) {
-  pthread_mutex_lock(&pages.lock);
-  lw_page_t *pg = pages.committed;
-  if (pg) {
-    pages.committed = pg->next;
+/* ---- global free pages (pages.lock held) ---------------------------------- */
+static void stack_push(lw_page_t **top, lw_page_t *pg) {
+  pg->prev = NULL;
+  pg->next = *top;
+  if (*top) (*top)->prev = pg;
+  *top = pg;
+}
+
+static void stack_remove(lw_page_t **top, lw_page_t *pg) {
+  if (pg->prev)
+    pg->prev->next = pg->next;
+  else
+    *top = pg->next;
+  if (pg->next) pg->next->prev = pg->prev;
+}
+
+static lw_segment_t *segment_of_page(lw_page_t *pg) {
+  return (lw_segment_t *)((uintptr_t)pg->start & ~(uintptr_t)LW_SEG_MASK);
+}
+
+static void stack_take(lw_page_t *pg) {
+  if (pg->committed) {
+    stack_remove(&pages.committed, pg);
     pages.ncommitted--;
-  } else if ((pg = pages.decommitted)) {
-    pages.decommitted = pg->next;
-    atomic_fetch_sub_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
   } else {
-    lw_segment_t *seg = _lw_segment_alloc(LW_SEG_POOL);
-    if (seg) {
-      for (size_t i = LW_PAGES_PER_SEG - 1; i >= 1; i--) { /* page 0: the header */
-        lw_page_t *p = &seg->pages[i];
-        p->start = (uint8_t *)seg + i * LW_PAGE_SIZE;
-        p->committed = 1;
-        if (i > 1) {
-          p->next = pages.committed;
-          pages.committed = p;
-          pages.ncommitted++;
-        }
-      }
-      pg = &seg->pages[1];
-      lw_segment_t *head = atomic_load(&_lw_pool_segments);
-      do seg->next = head;
-      while (!atomic_compare_exchange_weak(&_lw_pool_segments, &head, seg));
+    stack_remove(&pages.decommitted, pg);
+    atomic_fetch_sub_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
+  }
+}
+
+static lw_page_t *new_segment_page(void) {
+  lw_segment_t *seg = _lw_segment_alloc(LW_SEG_POOL);
+  if (!seg) return NULL;
+  for (size_t i = LW_PAGES_PER_SEG - 1; i >= 1; i--) { /* page 0 holds the header */
+    lw_page_t *p = &seg->pages[i];
+    p->start = (uint8_t *)seg + i * LW_PAGE_SIZE;
+    p->committed = 1;
+    if (i > 1) {
+      stack_push(&pages.committed, p);
+      pages.ncommitted++;
     }
   }
+  seg->next = pages.segments;
+  pages.segments = seg;
+  pages.nsegments++;
+  return &seg->pages[1];
+}
+
+static lw_page_t *pages_take(void) {
+  pthread_mutex_lock(&pages.lock);
+  lw_page_t *pg = pages.committed ? pages.committed : pages.decommitted;
+  if (pg)
+    stack_take(pg);
+  else
+    pg = new_segment_page();
+  if (pg) segment_of_page(pg)->used_pages++;
   pthread_mutex_unlock(&pages.lock);
   return pg;
 }
 
+/* Unlinks an empty segment and its free pages; the caller unmaps it. */
+static void segment_drop(lw_segment_t *seg, lw_page_t *except) {
+  for (size_t i = 1; i < LW_PAGES_PER_SEG; i++)
+    if (&seg->pages[i] != except) stack_take(&seg->pages[i]);
+  for (lw_segment_t **pp = &pages.segments; *pp; pp = &(*pp)->next)
+    if (*pp == seg) {
+      *pp = seg->next;
+      break;
+    }
+  pages.nsegments--;
+}
+
 static void pages_give(lw_page_t *pg) {
+  lw_segment_t *seg = segment_of_page(pg), *drop = NULL;
   pthread_mutex_lock(&pages.lock);
-  bool decommit = pages.ncommitted >= _lw_g.page_cache;
-  if (!decommit) {
-    pg->next = pages.committed;
-    pages.committed = pg;
+  if (--seg->used_pages == 0 && pages.nsegments > 1) {
+    segment_drop(seg, pg);
+    drop = seg;
+  } else if (pages.ncommitted < _lw_g.page_cache) {
+    stack_push(&pages.committed, pg);
     pages.ncommitted++;
+  } else {
+    _lw_os_decommit(pg->start, LW_PAGE_SIZE); /* before anyone can take it */
+    pg->committed = 0;
+    atomic_fetch_add_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
+    stack_push(&pages.decommitted, pg);
   }
   pthread_mutex_unlock(&pages.lock);
-  if (decommit) {
-    _lw_os_decommit(pg->start, LW_PAGE_SIZE);
-    atomic_fetch_add_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
-    pthread_mutex_lock(&pages.lock);
-    pg->next = pages.decommitted;
-    pages.decommitted = pg;
-    pthread_mutex_unlock(&pages.lock);
-  }
+  if (drop) _lw_segment_free(drop);
 }
 
 static lw_page_t *page_acquire(lw_tld_t *tld, unsigned cls) {
@@ -137,7 +179,8 @@ static lw_page_t *page_acquire(lw_tld_t *tld, unsigned cls) {
   pg->capacity = (uint32_t)(LW_PAGE_SIZE / pg->slot_size);
   pg->cls = (uint8_t)cls;
   pg->owner = tld;
-  atomic_store_explicit(&pg->remote, NULL, memory_order_relaxed);
+  pg->committed = 1; /* from here on it is touched */
+  atomic_store_explicit(&pg->remote, 0, memory_order_relaxed);
   atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_release);
   avail_push_front(tld, pg);
   LW_EVENT(POOL_REFILL, cls, pg->capacity, pg->start);
@@ -154,11 +197,8 @@ static void page_release(lw_tld_t *tld, lw_page_t *pg) {
 }
 
 /* ---- slots -------------------------------------------------------------- */
-/* Moves the remote-free stack onto the local free list; false if empty. */
-static bool collect_remote(lw_page_t *pg) {
-  if (!atomic_load_explicit(&pg->remote, memory_order_relaxed)) return false;
-  lw_block_t *r = atomic_exchange_explicit(&pg->remote, NULL, memory_order_acquire);
-  if (!r) return false;
+/* Puts a taken remote-free stack (flags already stripped) on the local free list. */
+static void take_remote(lw_page_t *pg, lw_block_t *r) {
   uint32_t n = 1;
   lw_block_t *tail = r;
   for (lw_block_t *nx; (nx = lw_block_next(tail)) != NULL; tail = nx) n++;
@@ -166,6 +206,14 @@ static bool collect_remote(lw_page_t *pg) {
   pg->free = r;
   lw_assert_internal(pg->used >= n);
   pg->used -= n;
+}
+
+/* Moves an ACTIVE page's remote-free stack onto its local free list. */
+static bool collect_remote(lw_page_t *pg) {
+  if (!atomic_load_explicit(&pg->remote, memory_order_relaxed)) return false;
+  uintptr_t r = atomic_exchange_explicit(&pg->remote, 0, memory_order_acquire);
+  if (!r) return false;
+  take_remote(pg, (lw_block_t *)r);
   return true;
 }
 
@@ -185,13 +233,15 @@ static void carve(lw_page_t *pg) {
 }
 
 /* Takes the pages that remote frees put on our notify stack back into
- * our lists. */
+ * our lists, with their remote frees. */
 static bool collect_notify(lw_tld_t *tld) {
   if (!atomic_load_explicit(&tld->notify, memory_order_relaxed)) return false;
   lw_page_t *pg = atomic_exchange_explicit(&tld->notify, NULL, memory_order_acquire);
   bool any = pg != NULL;
   while (pg) {
     lw_page_t *nx = pg->notify_next;
+    uintptr_t r = atomic_exchange_explicit(&pg->remote, 0, memory_order_acquire);
+    take_remote(pg, (lw_block_t *)(r & ~LW_REMOTE_FLAGS)); /* NOTIFIED: at least one block */
     atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_relaxed);
     avail_push_second(tld, pg);
     pg = nx;
@@ -199,17 +249,16 @@ static bool collect_notify(lw_tld_t *tld) {
   return any;
 }
 
-/* The head page has nothing left: take it out of the list as FULL. A
- * remote free that raced with us may already be there; then it stays. */
+/* The head page has nothing left: it leaves the list as FULL, unless
+ * remote frees are already waiting (then they are collected). */
 static void page_mark_full(lw_tld_t *tld, lw_page_t *pg) {
-  avail_unlink(tld, pg);
-  atomic_store(&pg->state, LW_PAGE_FULL); /* seq_cst: pairs with free_remote */
-  if (atomic_load(&pg->remote)) {
-    uint32_t expect = LW_PAGE_FULL;
-    if (atomic_compare_exchange_strong(&pg->state, &expect, LW_PAGE_ACTIVE))
-      avail_push_front(tld, pg);
-    /* else: a remote free won the race and queued it on our notify stack */
+  uintptr_t expect = 0;
+  if (!atomic_compare_exchange_strong(&pg->remote, &expect, LW_REMOTE_FULL)) {
+    collect_remote(pg);
+    return;
   }
+  avail_unlink(tld, pg);
+  atomic_store_explicit(&pg->state, LW_PAGE_FULL, memory_order_relaxed);
 }
 
 void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
@@ -242,31 +291,31 @@ void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
 /* After an owner's free: the page was FULL (make it available again) or
  * became empty (give it back unless it is the class's current page). */
 void _lw_pool_free_slow(lw_tld_t *tld, lw_page_t *pg) {
-  uint32_t st = atomic_load(&pg->state);
-  if (st == LW_PAGE_FULL) {
-    if (!atomic_compare_exchange_strong(&pg->state, &st, LW_PAGE_ACTIVE)) return; /* NOTIFIED */
+  if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FULL) {
+    uintptr_t expect = LW_REMOTE_FULL;
+    if (!atomic_compare_exchange_strong(&pg->remote, &expect, 0)) return; /* NOTIFIED: comes back that way */
+    atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_relaxed);
     avail_push_second(tld, pg);
-  } else if (st != LW_PAGE_ACTIVE) {
-    return; /* NOTIFIED: comes back through the notify stack */
   }
   if (pg->used == 0 && tld->cur[pg->cls] != pg) page_release(tld, pg);
 }
 
 void _lw_pool_free_remote(lw_page_t *pg, void *p) {
   lw_block_t *b = p;
-  lw_block_t *head = atomic_load_explicit(&pg->remote, memory_order_relaxed);
-  do lw_block_set_next(b, head);
-  while (!atomic_compare_exchange_weak(&pg->remote, &head, b)); /* seq_cst */
-  if (atomic_load(&pg->state) == LW_PAGE_FULL) {
-    uint32_t expect = LW_PAGE_FULL;
-    if (atomic_compare_exchange_strong(&pg->state, &expect, LW_PAGE_NOTIFIED)) {
-      lw_tld_t *owner = pg->owner; /* stable: a NOTIFIED page cannot be released */
-      lw_page_t *top = atomic_load_explicit(&owner->notify, memory_order_relaxed);
-      do pg->notify_next = top;
-      while (!atomic_compare_exchange_weak_explicit(&owner->notify, &top, pg, memory_order_release,
-                                                    memory_order_relaxed));
-    }
-  }
+  uintptr_t old = atomic_load_explicit(&pg->remote, memory_order_relaxed), nw;
+  do {
+    lw_block_set_next(b, (lw_block_t *)(old & ~LW_REMOTE_FLAGS));
+    uintptr_t flags = old & LW_REMOTE_FLAGS;
+    nw = (uintptr_t)b | (flags == LW_REMOTE_FULL ? LW_REMOTE_NOTIFIED : flags);
+  } while (!atomic_compare_exchange_weak_explicit(&pg->remote, &old, nw, memory_order_release,
+                                                  memory_order_relaxed));
+  if ((old & LW_REMOTE_FLAGS) != LW_REMOTE_FULL) return; /* p may be gone already: touch nothing */
+  /* We took FULL -> NOTIFIED: the page stays put until its owner hears. */
+  lw_tld_t *owner = pg->owner;
+  lw_page_t *top = atomic_load_explicit(&owner->notify, memory_order_relaxed);
+  do pg->notify_next = top;
+  while (!atomic_compare_exchange_weak_explicit(&owner->notify, &top, pg, memory_order_release,
+                                                memory_order_relaxed));
 }
 
 /* Returns the empty pages of a thread that is exiting (or trimming); the
@@ -292,24 +341,27 @@ size_t _lw_pool_trim(void) {
   lw_tld_t *tld = _lw_tld;
   if (tld != &_lw_tld_empty) release_empty_pages(tld, true);
   size_t released = 0;
-  for (;;) {
-    pthread_mutex_lock(&pages.lock);
-    lw_page_t *pg = pages.committed;
-    if (pg) {
-      pages.committed = pg->next;
-      pages.ncommitted--;
-    }
-    pthread_mutex_unlock(&pages.lock);
-    if (!pg) break;
+  pthread_mutex_lock(&pages.lock);
+  lw_page_t *pg;
+  while ((pg = pages.committed) != NULL) {
+    stack_take(pg);
     _lw_os_decommit(pg->start, LW_PAGE_SIZE);
+    pg->committed = 0;
     atomic_fetch_add_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
+    stack_push(&pages.decommitted, pg);
     released += LW_PAGE_SIZE;
-    pthread_mutex_lock(&pages.lock);
-    pg->next = pages.decommitted;
-    pages.decommitted = pg;
-    pthread_mutex_unlock(&pages.lock);
   }
+  pthread_mutex_unlock(&pages.lock);
   return released;
+}
+
+/* Calls fn for every page of every pool segment, under the page lock (so
+ * no segment goes away meanwhile). For statistics and checks. */
+void _lw_pool_visit(void (*fn)(lw_page_t *pg, void *arg), void *arg) {
+  pthread_mutex_lock(&pages.lock);
+  for (lw_segment_t *s = pages.segments; s; s = s->next)
+    for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) fn(&s->pages[i], arg);
+  pthread_mutex_unlock(&pages.lock);
 }
 
 /* Invariants of the calling thread's pages, and of every page's state. */
@@ -334,13 +386,26 @@ int _lw_pool_check(void) {
       }
     }
   }
-  for (lw_segment_t *s = atomic_load(&_lw_pool_segments); s; s = s->next) {
+  pthread_mutex_lock(&pages.lock);
+  size_t ncommitted = 0;
+  for (lw_page_t *pg = pages.committed; pg; pg = pg->next) {
+    LW_INSIST(pg->committed && atomic_load(&pg->state) == LW_PAGE_FREE && !pg->owner && "committed stack holds free resident pages");
+    ncommitted++;
+  }
+  LW_INSIST(ncommitted == pages.ncommitted && "committed page count");
+  for (lw_segment_t *s = pages.segments; s; s = s->next) {
     LW_INSIST(s->magic == LW_SEG_MAGIC && s->kind == LW_SEG_POOL && "pool segment header intact");
+    uint32_t used = 0;
     for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) {
       lw_page_t *pg = &s->pages[i];
-      if (atomic_load(&pg->state) == LW_PAGE_FREE) LW_INSIST(pg->owner == NULL && "free pages have no owner");
+      if (atomic_load(&pg->state) == LW_PAGE_FREE)
+        LW_INSIST(pg->owner == NULL && "free pages have no owner");
+      else
+        used++;
     }
+    LW_INSIST(used == s->used_pages && "segment counts its pages in use");
   }
+  pthread_mutex_unlock(&pages.lock);
   return 0;
 }
 

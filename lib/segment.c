@@ -10,7 +10,6 @@
 /* One bit per 4 MiB of the 48-bit address space: 8 MiB of reserved,
  * lazily touched address space (a few KiB resident in practice). */
 uint64_t *_lw_segmap;
-_Atomic(lw_segment_t *) _lw_pool_segments;
 
 int _lw_segmap_init(void) {
   size_t bytes = ((size_t)1 << (LW_VA_BITS - LW_SEG_SHIFT)) / 8;

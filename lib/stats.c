@@ -1,32 +1,33 @@
 /* Statistics: gathered on demand from the structures themselves (page
  * descriptors, heap totals, OS counters), so the fast paths count nothing
  * extra. Reads of other threads' pages are racy by design: a snapshot may
- * be a few operations stale, never unsafe (no pointer chasing through
- * lists that other threads modify; segment lists are append-only). */
+ * be a few operations stale, never unsafe (the page walk holds the page
+ * lock, so no segment is unmapped under it; no other thread's lists are
+ * followed). Takes no lock of the allocation fast path. */
 #define _GNU_SOURCE
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
 
+static void count_page(lw_page_t *pg, void *arg) {
+  lw_stats_t *out = arg;
+  if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FREE) return;
+  unsigned c = __atomic_load_n(&pg->cls, __ATOMIC_RELAXED);
+  if (c >= LW_NCLASSES) return;
+  uint32_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
+  out->classes[c].slots_used += used;
+  out->classes[c].slots_total += __atomic_load_n(&pg->capacity, __ATOMIC_RELAXED);
+  out->classes[c].pages++;
+  out->small_bytes += (uint64_t)used * _lw_class_size[c];
+}
+
 LW_API void lw_stats(lw_stats_t *out) {
   memset(out, 0, sizeof *out);
   out->nclasses = LW_NCLASSES;
   for (unsigned c = 0; c < LW_NCLASSES; c++) out->classes[c].slot_size = _lw_class_size[c];
-  for (lw_segment_t *s = atomic_load(&_lw_pool_segments); s; s = s->next) {
-    for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) {
-      lw_page_t *pg = &s->pages[i];
-      if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FREE) continue;
-      unsigned c = __atomic_load_n(&pg->cls, __ATOMIC_RELAXED);
-      if (c >= LW_NCLASSES) continue;
-      uint32_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
-      out->classes[c].slots_used += used;
-      out->classes[c].slots_total += __atomic_load_n(&pg->capacity, __ATOMIC_RELAXED);
-      out->classes[c].pages++;
-      out->small_bytes += (uint64_t)used * _lw_class_size[c];
-    }
-  }
-  for (unsigned i = 0; i < LW_BINMAP_WORDS * 2 && i < _lw_g.narenas; i++) {
+  _lw_pool_visit(count_page, out);
+  for (unsigned i = 0; i < _lw_g.narenas; i++) {
     lw_heap_t *h = &_lw_heaps[i];
     if (!__atomic_load_n(&h->can_grow, __ATOMIC_ACQUIRE)) continue;
     out->medium_bytes += __atomic_load_n(&h->live_bytes, __ATOMIC_RELAXED);

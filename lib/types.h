@@ -46,11 +46,21 @@ typedef struct lw_block_s { struct lw_block_s *next; } lw_block_t;
 
 struct lw_tld_s;
 
-/* Page states (lw_page_t.state). A page is in exactly one place:
- *   FREE      on the global free-page stack (pool.c), owner == NULL
- *   ACTIVE    in its owner's avail list for its class (has or may get free slots)
- *   FULL      owned, in no list; a remote free re-queues it via owner->notify */
+/* Page states (lw_page_t.state, written by the owner or under the page
+ * lock). A page is in exactly one place:
+ *   FREE      on a global free-page stack (pool.c), owner == NULL
+ *   ACTIVE    in its owner's avail list for its class
+ *   FULL      owned, in no list, waiting for frees
+ * The `remote` word is the remote-free stack with two flags in its low bits
+ * (slots are 8-aligned): LW_REMOTE_FULL says "owner wants to hear of the
+ * next remote free", LW_REMOTE_NOTIFIED says "queued on owner->notify".
+ * Pushing a block and reading/changing the flags is one CAS, so a remote
+ * freer touches the page after its push only when it took FULL->NOTIFIED,
+ * and a NOTIFIED page cannot be released until its owner sees the notify. */
 enum { LW_PAGE_FREE = 0, LW_PAGE_ACTIVE = 1, LW_PAGE_FULL = 2 };
+#define LW_REMOTE_FULL ((uintptr_t)1)
+#define LW_REMOTE_NOTIFIED ((uintptr_t)2)
+#define LW_REMOTE_FLAGS ((uintptr_t)3)
 
 typedef struct lw_page_s {
   lw_block_t *free;                 /* local free list; touched only by the owner */
@@ -59,12 +69,12 @@ typedef struct lw_page_s {
   uint32_t capacity;                /* slots in this page */
   uint32_t slot_size;
   struct lw_tld_s *owner;           /* NULL when FREE */
-  _Atomic(lw_block_t *) remote;     /* frees from other threads (Treiber stack) */
-  _Atomic(uint32_t) state;          /* LW_PAGE_*; FULL->ACTIVE races with remote frees */
+  _Atomic(uintptr_t) remote;        /* remote-free stack | LW_REMOTE_* flags */
+  _Atomic(uint32_t) state;          /* LW_PAGE_* */
   uint8_t cls;
   uint8_t committed;                /* 0 after madvise(DONTNEED) while FREE */
-  struct lw_page_s *prev, *next;    /* owner's avail list, or the free-page stack */
-  struct lw_page_s *notify_next;    /* owner->notify stack (FULL pages with remote frees) */
+  struct lw_page_s *prev, *next;    /* owner's avail list, or a free-page stack */
+  struct lw_page_s *notify_next;    /* owner->notify stack */
   uint8_t *start;                   /* first slot */
 } lw_page_t;
 
@@ -75,9 +85,10 @@ struct lw_heap_s;
 typedef struct lw_segment_s {
   uint32_t kind;                 /* LW_SEG_POOL or LW_SEG_MEDIUM */
   uint32_t magic;                /* LW_SEG_MAGIC: checked by lw_check() */
-  struct lw_segment_s *next;     /* all segments of this kind (append-only list) */
+  struct lw_segment_s *next;     /* POOL: all pool segments (page lock); MEDIUM: its heap's */
   struct lw_heap_s *heap;        /* MEDIUM: the heap that owns its chunks */
-  uint64_t reserved;
+  uint32_t used_pages;           /* POOL: pages not FREE; 0 lets the segment go */
+  uint32_t reserved;
   lw_page_t pages[];             /* POOL: LW_PAGES_PER_SEG descriptors; [0] unused */
 } lw_segment_t;
 #define LW_SEG_MAGIC 0x6c77736du /* "lwsm" */

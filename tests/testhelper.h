@@ -12,13 +12,13 @@ struct lw_test { const char *name; lw_test_fn *fn; };
 static struct lw_test lw_tests[256];
 static int lw_ntests, lw_test_failed_now, lw_tests_failed;
 
-#define TEST(name)                                                             \
-  static void test_##name(void);                                               \
-  __attribute__((constructor)) static void register_##name(void) {             \
-    lw_tests[lw_ntests].name = #name;                                          \
-    lw_tests[lw_ntests++].fn = test_##name;                                    \
+#define TEST(tname)                                                            \
+  static void test_##tname(void);                                              \
+  __attribute__((constructor)) static void register_##tname(void) {            \
+    lw_tests[lw_ntests].name = #tname;                                         \
+    lw_tests[lw_ntests++].fn = test_##tname;                                   \
   }                                                                            \
-  static void test_##name(void)
+  static void test_##tname(void)
 
 #define EXPECT(cond)                                                           \
   do {                                                                         \

@@ -72,6 +72,7 @@ TEST(allocation_fails_cleanly_and_recovers) {
       void **blocks = exhaust(sizes[i], &n, &enomem);
       if (!enomem) fprintf(stderr, "size %zu: %zu blocks, then no ENOMEM\n", sizes[i], n);
       EXPECT(enomem);
+      if (n * sizes[i] < HEADROOM / 4) fprintf(stderr, "round %d size %zu: only %zu blocks\n", round, sizes[i], n);
       EXPECT(n * sizes[i] >= HEADROOM / 4); /* the limit, not the allocator, ran out */
       /* While exhausted, failed calls keep failing cleanly. */
       errno = 0;

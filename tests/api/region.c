@@ -59,7 +59,7 @@ TEST(region_realloc_preserves) {
   void *other = lw_region_malloc(r, 100);
   void *p = lw_region_realloc(r, NULL, 10);
   ASSERT(p != NULL);
-  lwtest_fill(p, 10, 1);
+  lwtest_fill(p, 10, 10); /* id == cur, as verified below */
   size_t cur = 10;
   for (size_t next = 30; next < REGION_SIZE / 4; next = next * 2 + 7) {
     void *keep = lw_region_malloc(r, 64); /* block in-place growth now and then */

@@ -1,0 +1,62 @@
+/* Large blocks: direct mappings, mremap growth, tags. */
+#include <string.h>
+
+#include "internal.h"
+#include "testhelper.h"
+
+TEST(large_blocks_are_mapped_and_unmapped) {
+  lw_stats_t s0, s1, s2;
+  lw_stats(&s0);
+  void *p = lw_malloc(1 << 20);
+  ASSERT(p);
+  EXPECT(lw_segment_of(p) == NULL);
+  EXPECT((uintptr_t)p % 16 == 0);
+  EXPECT(lw_usable_size(p) >= (1 << 20));
+  memset(p, 3, lw_usable_size(p));
+  lw_stats(&s1);
+  EXPECT(s1.large_bytes >= s0.large_bytes + (1 << 20));
+  lw_free(p);
+  lw_stats(&s2);
+  EXPECT_EQ_U(s2.large_bytes, s0.large_bytes);
+  EXPECT(s2.os_unmaps > s1.os_unmaps);
+}
+
+TEST(realloc_grows_by_remap_and_keeps_contents) {
+  size_t n = 200000;
+  unsigned char *p = lw_malloc(n);
+  ASSERT(p);
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(i * 7);
+  for (int k = 0; k < 6; k++) {
+    size_t m = n * 2;
+    unsigned char *q = lw_realloc(p, m);
+    ASSERT(q);
+    for (size_t i = 0; i < n; i += 4093) EXPECT(q[i] == (unsigned char)(i * 7));
+    for (size_t i = n; i < m; i++) q[i] = (unsigned char)(i * 7);
+    p = q;
+    n = m;
+  }
+  unsigned char *small = lw_realloc(p, 100); /* shrinks into a pool slot */
+  ASSERT(small);
+  EXPECT(lw_segment_of(small) != NULL);
+  for (size_t i = 0; i < 100; i++) EXPECT(small[i] == (unsigned char)(i * 7));
+  lw_free(small);
+}
+
+TEST(large_aligned) {
+  for (size_t a = 4096; a <= ((size_t)1 << 22); a <<= 2) {
+    void *p = lw_memalign(a, 300000);
+    ASSERT(p);
+    EXPECT((uintptr_t)p % a == 0);
+    memset(p, 1, 300000);
+    lw_free(p);
+  }
+}
+
+TEST(calloc_of_large_is_zero) {
+  unsigned char *p = lw_calloc(1, 5 << 20);
+  ASSERT(p);
+  for (size_t i = 0; i < (5u << 20); i += 4096) EXPECT(p[i] == 0);
+  lw_free(p);
+}
+
+TEST_MAIN()

@@ -1,0 +1,82 @@
+/* Small pools: O(1) slots, lazy carving, reuse, page release. */
+#include <string.h>
+
+#include "internal.h"
+#include "testhelper.h"
+
+static uint64_t class_used(unsigned c) {
+  lw_stats_t s;
+  lw_stats(&s);
+  return s.classes[c].slots_used;
+}
+
+TEST(slots_are_distinct_aligned_and_writable) {
+  enum { N = 5000 };
+  static void *p[N];
+  for (unsigned c = 0; c < LW_NCLASSES; c++) {
+    size_t sz = _lw_class_size[c];
+    uint64_t before = class_used(c);
+    for (int i = 0; i < N; i++) {
+      p[i] = lw_malloc(sz);
+      ASSERT(p[i]);
+      EXPECT(((uintptr_t)p[i] % (sz >= 16 ? 16 : 8)) == 0);
+      EXPECT_EQ_U(lw_usable_size(p[i]), sz);
+      memset(p[i], (int)i, sz);
+    }
+    EXPECT_EQ_U(class_used(c) - before, N);
+    for (int i = 0; i < N; i++) EXPECT(((unsigned char *)p[i])[sz - 1] == (unsigned char)i);
+    lw_check();
+    for (int i = 0; i < N; i += 2) lw_free(p[i]);
+    lw_check();
+    for (int i = 1; i < N; i += 2) lw_free(p[i]);
+    EXPECT_EQ_U(class_used(c), before);
+    lw_check();
+  }
+}
+
+TEST(freed_slot_is_reused_first) {
+  void *a = lw_malloc(40);
+  lw_free(a);
+  void *b = lw_malloc(40);
+  EXPECT(a == b);
+  lw_free(b);
+}
+
+TEST(empty_pages_go_back) {
+  enum { N = 20000 };
+  static void *p[N];
+  lw_stats_t s0, s1, s2;
+  lw_stats(&s0);
+  for (int i = 0; i < N; i++) p[i] = lw_malloc(100);
+  lw_stats(&s1);
+  EXPECT(s1.classes[lw_size_class(100)].pages > s0.classes[lw_size_class(100)].pages + 20);
+  for (int i = 0; i < N; i++) lw_free(p[i]);
+  lw_stats(&s2);
+  /* all but the current page of the class are released */
+  EXPECT(s2.classes[lw_size_class(100)].pages <= s0.classes[lw_size_class(100)].pages + 1);
+  lw_trim(0);
+  lw_stats(&s2);
+  EXPECT(s2.os_decommits > s0.os_decommits);
+  lw_check();
+}
+
+TEST(untouched_slots_cost_no_memory) {
+  /* one slot of a fresh class page carves only a few KiB */
+  void *p = lw_malloc(2000);
+  lw_page_t *pg = lw_page_of(lw_segment_of(p), p);
+  EXPECT(pg->bumped * pg->slot_size <= 8192);
+  lw_free(p);
+}
+
+TEST(aligned_small_requests_come_from_pools) {
+  for (size_t a = 32; a <= 2048; a *= 2) {
+    void *p = lw_memalign(a, 24);
+    ASSERT(p);
+    EXPECT((uintptr_t)p % a == 0);
+    EXPECT(lw_segment_of(p) && lw_segment_of(p)->kind == LW_SEG_POOL);
+    lw_free(p);
+  }
+  lw_check();
+}
+
+TEST_MAIN()
