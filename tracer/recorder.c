@@ -88,7 +88,7 @@ static uint64_t next_seq(void) {
 
 static int lane_setup(lwt_lane_t *l, uint32_t tid) {
   if (!l->ring) {
-    void *m = mmap(NULL, LWT_LANE_RING, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *m = mmap(NULL, LWT_LANE_RING + LWT_RING_SLACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return -1;
     l->ring = m;
     l->cap = LWT_LANE_RING;
@@ -96,6 +96,7 @@ static int lane_setup(lwt_lane_t *l, uint32_t tid) {
   l->tid = tid;
   l->id = atomic_fetch_add(&g.next_lane_id, 1);
   l->prev_seq = l->prev_time = l->prev_ptr = l->prev_stack = 0;
+  memset(&l->cache, 0, sizeof l->cache);
   l->lost = 0;
   l->name[0] = 0;
   return 0;
@@ -131,8 +132,13 @@ static void lane_sleep(unsigned spins) {
 static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n) {
   uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
-  size_t need = n + (l->lost ? 1 + LWT_VARINT_MAX : 0);
+  /* + 32: the fixed-size copy below may scribble up to 32 bytes past head */
+  size_t need = n + 32 + (l->lost ? 1 + LWT_VARINT_MAX : 0);
   for (unsigned spins = 0; l->cap - (head - tail) < need; spins++) {
+    if (spins == 0) {
+      atomic_fetch_add_explicit(&g.waits, 1, memory_order_relaxed);
+      _lwt_writer_wake();
+    }
     if (!atomic_load(&g.writer_running) || !atomic_load(&g.enabled) || spins > 20000) {
       l->lost++;
       return 0;
@@ -141,21 +147,26 @@ static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n) {
     tail = atomic_load_explicit(&l->tail, memory_order_acquire);
   }
   uint8_t lostrec[1 + LWT_VARINT_MAX];
+  _Static_assert(LWT_MAX_RECORD + 1 + LWT_VARINT_MAX <= LWT_RING_SLACK, "slack holds any record");
   size_t nl = 0;
   if (l->lost) {
     lostrec[0] = LWT_LTAG_LOST;
     nl = (size_t)(lwt_put_varint(lostrec + 1, l->lost) - lostrec);
     l->lost = 0;
   }
-  for (int part = 0; part < 2; part++) {
-    const uint8_t *src = part ? rec : lostrec;
-    size_t len = part ? n : nl;
-    size_t at = (size_t)(head & (l->cap - 1)), first = len < l->cap - at ? len : l->cap - at;
-    memcpy(l->ring + at, src, first);
-    memcpy(l->ring, src + first, len - first);
-    head += len;
-  }
+  /* The ring has LWT_RING_SLACK bytes past cap: a record is copied in one
+   * piece and the part beyond cap is then moved to the ring's start. */
+  size_t at = (size_t)(head & (l->cap - 1));
+  if (nl) memcpy(l->ring + at, lostrec, nl);
+  if (n <= 32 && nl == 0)
+    __builtin_memcpy(l->ring + at, rec, 32); /* fixed size: inlined */
+  else
+    memcpy(l->ring + at + nl, rec, n);
+  if (at + nl + n > l->cap) memcpy(l->ring, l->ring + l->cap, at + nl + n - l->cap);
+  head += nl + n;
   atomic_store_explicit(&l->head, head, memory_order_release);
+  /* crossing half full: wake the writer (one futex call per crossing) */
+  if (head - tail >= l->cap / 2 && head - tail - (n + nl) < l->cap / 2) _lwt_writer_wake();
   return 1;
 }
 
@@ -231,7 +242,7 @@ static uint8_t *rec_tid(lwt_lane_t *l, uint8_t *p) {
 static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t nextra) {
   uint8_t b[LWT_MAX_RECORD + 32], *p = b;
   p = rec_tid(l, p);
-  uint64_t seq = next_seq(), now = _lwt_now();
+  uint64_t seq = next_seq(), now = _lwt_now() >> g.time_shift;
   *p++ = (uint8_t)tag;
   p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
   p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
@@ -276,24 +287,33 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
     } else {
       seq = next_seq();
     }
-    uint64_t now = _lwt_now();
+    uint64_t now = _lwt_now() >> g.time_shift;
     int stacks = (g.flags & LWT_FLAG_STACKS) != 0;
     uint32_t stack = stacks && t->depth == 1 ? _lwt_stack_capture() : 0;
     uint8_t b[LWT_MAX_RECORD], *p = b;
     p = rec_tid(l, p);
-    *p++ = (uint8_t)op;
+    uint8_t *tag = p++;
+    *tag = (uint8_t)op;
     p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
     p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
-    uint64_t ptr = l->prev_ptr;
     if (lwt_op_has_size(op)) p = lwt_put_varint(p, size);
     if (lwt_op_has_align(op)) p = lwt_put_varint(p, align);
-    if (lwt_op_has_in(op)) {
-      p = lwt_put_svarint(p, (int64_t)((uint64_t)(uintptr_t)in - ptr));
-      ptr = (uint64_t)(uintptr_t)in;
-    }
-    if (lwt_op_has_out(op)) {
-      p = lwt_put_svarint(p, (int64_t)((uint64_t)(uintptr_t)out - ptr));
-      ptr = (uint64_t)(uintptr_t)out;
+    /* pointers: cache index or delta; the cache is updated on a copy and
+     * kept only if the record is put (the reader sees exactly these) */
+    lwt_ptr_cache_t cache = l->cache;
+    uint64_t ptr = l->prev_ptr;
+    for (int which = 0; which < 2; which++) {
+      if (which == 0 ? !lwt_op_has_in(op) : !lwt_op_has_out(op)) continue;
+      uint64_t v = (uint64_t)(uintptr_t)(which == 0 ? in : out);
+      int hit = lwt_cache_find(&cache, v);
+      if (hit >= 0) {
+        *tag |= which == 0 ? LWT_CALL_IN_HIT : LWT_CALL_OUT_HIT;
+        *p++ = (uint8_t)hit;
+      } else {
+        p = lwt_put_svarint(p, (int64_t)(v - ptr));
+      }
+      ptr = v;
+      lwt_cache_touch(&cache, v, hit);
     }
     if (lwt_op_has_free_seq(op)) p = lwt_put_varint(p, seq - free_seq);
     if (stacks) p = lwt_put_svarint(p, (int64_t)(stack - l->prev_stack));
@@ -301,6 +321,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
       l->prev_seq = seq;
       l->prev_time = now;
       l->prev_ptr = ptr;
+      l->cache = cache;
       if (stacks) l->prev_stack = stack;
     }
   }
@@ -407,6 +428,13 @@ static void reset_lanes(void) {
   atomic_fetch_add(&g.epoch, 1);
 }
 
+static unsigned env_time_shift(void) {
+  const char *s = getenv("LW_TRACE_TIME_SHIFT");
+  if (!s || !*s) return LWT_DEFAULT_TIME_SHIFT;
+  unsigned long v = strtoul(s, NULL, 10);
+  return v > LWT_MAX_TIME_SHIFT ? LWT_MAX_TIME_SHIFT : (unsigned)v;
+}
+
 static unsigned env_depth(void) {
   const char *s = getenv("LW_TRACE_DEPTH");
   if (!s || !*s) return LWT_DEFAULT_DEPTH;
@@ -422,6 +450,7 @@ static int rec_start(const char *path, uint32_t extra_flags) {
   }
   _lwt_set_internal(1);
   g.depth = env_depth();
+  g.time_shift = env_time_shift();
   if (g.depth && _lwt_stacks_init(g.depth) < 0) g.depth = 0;
   g.flags = extra_flags | (g.depth ? LWT_FLAG_STACKS : 0) |
             (opt.follow_fork ? LWT_FLAG_FOLLOW_FORK : 0) |

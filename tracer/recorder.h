@@ -19,10 +19,11 @@
 #include "trace_format.h"
 
 #define LWT_MAX_LANES 2048          /* lanes alive at once (2 per thread + orphan) */
-#define LWT_LANE_RING (256u << 10)  /* bytes of a thread's normal lane */
-#define LWT_SIG_RING (32u << 10)    /* bytes of a signal-handler lane */
+#define LWT_LANE_RING (512u << 10)  /* bytes of a lane */
 #define LWT_MAX_RECORD 160          /* largest lane record */
+#define LWT_RING_SLACK 256          /* bytes mapped past a ring's end */
 #define LWT_DEFAULT_DEPTH 24
+#define LWT_DEFAULT_TIME_SHIFT 6     /* 64 ns units */
 
 enum lane_state { LANE_FREE = 0, LANE_LIVE = 1, LANE_CLOSING = 2 };
 
@@ -38,7 +39,8 @@ typedef struct lwt_lane_s {
   uint32_t cap;          /* power of two */
   uint32_t tid;          /* thread writing into the lane */
   uint64_t id;           /* lane id in the file; never reused in one file */
-  uint64_t prev_seq, prev_time, prev_ptr, prev_stack; /* delta state */
+  uint64_t prev_seq, prev_time, prev_ptr, prev_stack; /* delta state (time in units) */
+  lwt_ptr_cache_t cache;  /* recent pointers (trace_format.h) */
   uint64_t lost;         /* records dropped, not yet reported by LOST */
   char name[16];         /* thread name last written (THREAD_START/NAME) */
 } lwt_lane_t;
@@ -55,6 +57,9 @@ typedef struct lwt_global_s {
   uint64_t t0;                  /* CLOCK_MONOTONIC ns at start */
   uint64_t t0_real;
   unsigned depth;               /* max stack depth (0 = no stacks) */
+  unsigned time_shift;          /* lane times are in units of 2^time_shift ns */
+  _Atomic int wake;             /* futex word: a lane is half full */
+  _Atomic uint64_t waits;       /* times a producer waited for ring space */
   uint32_t flags;               /* LWT_FLAG_* of the header */
   int fd;
   int pid;
@@ -91,6 +96,7 @@ void _lwt_modules_scan(lwt_module_fn *fn, void *arg, int only_new);
 void _lwt_modules_forget(void);
 
 /* writer.c */
+void _lwt_writer_wake(void);            /* a producer's lane is half full */
 int _lwt_writer_open(const char *path); /* creates the file, writes nothing */
 int _lwt_writer_start(void);            /* spawns the writer thread */
 void _lwt_writer_stop(void);            /* drains, ends the trace, closes */

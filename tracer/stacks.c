@@ -136,8 +136,8 @@ static uint32_t stk_intern(const uint64_t *ips, unsigned n) {
 
 uint32_t _lwt_stack_capture(void) {
   if (!stk.slots || _lwt_g.depth == 0) return 0;
-  void *buf[LWT_MAX_DEPTH + 16];
-  unsigned want = _lwt_g.depth + 16;
+  void *buf[LWT_MAX_DEPTH + 8];
+  unsigned want = _lwt_g.depth + 8; /* our own frames (skipped) are fewer than 8 */
   _lwt_set_internal(1); /* libunwind may allocate on first use */
   int got = unw_backtrace(buf, (int)want);
   _lwt_set_internal(0);

@@ -46,7 +46,8 @@
  *       32    8 start time, CLOCK_REALTIME ns (record times are
  *               CLOCK_MONOTONIC ns since the trace started)
  *       40    4 maximum stack depth recorded (0 = no stacks)
- *       44    4 lane count hint (0; reserved)
+ *       44    4 time shift S: lane records store times in units of 2^S ns
+ *               (0..20; the reader returns time_ns = units << S)
  *       48    4 reserved, 0
  *       52    4 exe path length N
  *       56    N exe path bytes (no NUL)
@@ -57,6 +58,7 @@
 #define LWT_VERSION_MINOR 0
 #define LWT_HEADER_FIXED_SIZE 56
 #define LWT_EXE_MAX 4096
+#define LWT_MAX_TIME_SHIFT 20
 
 enum lwt_flags {
   LWT_FLAG_STACKS = 1u << 0,      /* CALL records carry a stack id */
@@ -85,15 +87,19 @@ enum lwt_tag {
 };
 
 /* ---- lane record tags (u8) -------------------------------------------
- * CALL   tag = op code (1..63, LW_OP_LIST):
+ * CALL   tag = op | LWT_CALL_IN_HIT (0x10) | LWT_CALL_OUT_HIT (0x20), where
+ *        op is the LW_OP_LIST code (1..15):
  *          svarint dseq   (seq - prev_seq - 1)
- *          svarint dtime  (time - prev_time)
+ *          svarint dtime  (time units - prev_time units)
  *          [varint size]                     if lwt_op_has_size(op)
  *          [varint align]                    if lwt_op_has_align(op)
- *          [svarint in  - prev_ptr]          if lwt_op_has_in(op); prev_ptr = in
- *          [svarint out - prev_ptr]          if lwt_op_has_out(op); prev_ptr = out
+ *          [in]                              if lwt_op_has_in(op)
+ *          [out]                             if lwt_op_has_out(op)
  *          [varint seq - free_seq]           if op is REALLOC/REALLOCARRAY
  *          [svarint stack - prev_stack]      if the header has LWT_FLAG_STACKS
+ *        A pointer (in, then out) is either u8 index into the lane's
+ *        pointer cache (its HIT bit set) or svarint (ptr - prev_ptr) (bit
+ *        clear); either way prev_ptr = ptr and then lwt_cache_touch(ptr).
  *        free-only ops: free_seq = seq.
  * EVENT  tag = LWT_LTAG_EVENT_BASE + lw_event_kind (LW_EVENT_LIST):
  *          svarint dseq, svarint dtime, varint a, varint b, varint c
@@ -103,7 +109,6 @@ enum lwt_tag {
  * LOST          varint count (records dropped on this lane)
  * TID           varint tid (later records of this chunk belong to tid)
  */
-#define LWT_LTAG_CALL_MAX 63
 #define LWT_LTAG_EVENT_BASE 64
 enum lwt_lane_tag {
 #define LWT_LTAG_OP(name, code) LWT_LTAG_##name = code,
@@ -119,7 +124,10 @@ enum lwt_lane_tag {
   LWT_LTAG_TID = 132,
 };
 
-_Static_assert(LW_OP_LIMIT - 1 <= LWT_LTAG_CALL_MAX, "op codes must fit the CALL tag range");
+#define LWT_CALL_OP_MASK 0x0f
+#define LWT_CALL_IN_HIT 0x10
+#define LWT_CALL_OUT_HIT 0x20
+_Static_assert(LW_OP_LIMIT - 1 <= LWT_CALL_OP_MASK, "op codes must fit the CALL tag's op bits");
 _Static_assert(LWT_LTAG_EVENT_BASE + LW_EV_LIMIT - 1 < LWT_LTAG_THREAD_START,
                "event codes must fit the EVENT tag range");
 
@@ -143,6 +151,28 @@ static inline int lwt_op_frees(unsigned op) { return lwt_op_has_in(op); }
 /* Ops that free AND allocate: seq and free_seq differ. */
 static inline int lwt_op_has_free_seq(unsigned op) {
   return op == LW_OP_REALLOC || op == LW_OP_REALLOCARRAY;
+}
+
+/* The per-lane pointer cache: the LWT_PTR_CACHE pointers most recently
+ * seen by the lane (in or out), most recent first; all zero when a lane
+ * starts. Allocators hand back recently freed addresses and programs free
+ * recent allocations, so most pointers cost one index byte. */
+#define LWT_PTR_CACHE 16
+typedef struct lwt_ptr_cache_s {
+  uint64_t p[LWT_PTR_CACHE];
+} lwt_ptr_cache_t;
+
+static inline int lwt_cache_find(const lwt_ptr_cache_t *c, uint64_t v) {
+  for (int i = 0; i < LWT_PTR_CACHE; i++)
+    if (c->p[i] == v) return i;
+  return -1;
+}
+
+/* Move to front: v becomes entry 0; found = its old index or -1 (the last
+ * entry is dropped). */
+static inline void lwt_cache_touch(lwt_ptr_cache_t *c, uint64_t v, int found) {
+  for (int i = found >= 0 ? found : LWT_PTR_CACHE - 1; i > 0; i--) c->p[i] = c->p[i - 1];
+  c->p[0] = v;
 }
 
 #define LWT_MAX_DEPTH 128   /* deepest stack a trace may hold */

@@ -31,7 +31,8 @@
 #define RD_MAX_CLASSES 256
 
 typedef struct lane_state_s {
-  uint64_t seq, time, ptr, stack;
+  uint64_t seq, time, ptr, stack; /* time in units of 2^time_shift ns */
+  lwt_ptr_cache_t cache;
 } lane_state_t;
 
 struct lwt_reader_s {
@@ -247,6 +248,8 @@ static int rd_header(lwt_reader_t *r) {
   r->hdr.ppid = rd_le32(h + 28);
   r->hdr.start_realtime_ns = rd_le64(h + 32);
   r->hdr.max_depth = rd_le32(h + 40);
+  r->hdr.time_shift = rd_le32(h + 44);
+  if (r->hdr.time_shift > LWT_MAX_TIME_SHIFT) return rd_fail(r, 0, "bad time shift %u", r->hdr.time_shift);
   if (r->hdr.max_depth > LWT_MAX_DEPTH) return rd_fail(r, 0, "bad stack depth %u", r->hdr.max_depth);
   if (!rd_need(r, hsize)) return rd_fail_short(r, "file header");
   h = r->dbuf + r->dpos;
@@ -379,31 +382,40 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
   GETS(d);
   rec->seq = ls->seq + 1 + (uint64_t)d;
   GETS(d);
-  rec->time_ns = ls->time + (uint64_t)d;
-  if (tag >= 1 && tag <= LWT_LTAG_CALL_MAX) {
-    if (tag >= LW_OP_LIMIT) goto bad;
+  uint64_t units = ls->time + (uint64_t)d;
+  rec->time_ns = units << r->hdr.time_shift;
+  if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
+    unsigned op = tag & LWT_CALL_OP_MASK;
+    if (op == 0 || op >= LW_OP_LIMIT) goto bad;
+    if ((tag & LWT_CALL_IN_HIT) && !lwt_op_has_in(op)) goto bad;
+    if ((tag & LWT_CALL_OUT_HIT) && !lwt_op_has_out(op)) goto bad;
     rec->kind = LWT_CALL;
-    rec->call.op = tag;
-    rec->call.size = rec->call.align = rec->call.in_ptr = rec->call.out_ptr = 0;
-    rec->call.free_seq = 0;
-    rec->call.stack_id = 0;
-    if (lwt_op_has_size(tag)) GETV(rec->call.size);
-    if (lwt_op_has_align(tag)) GETV(rec->call.align);
-    if (lwt_op_has_in(tag)) {
-      GETS(d);
-      ls->ptr += (uint64_t)d;
-      rec->call.in_ptr = ls->ptr;
+    rec->call.op = op;
+    if (lwt_op_has_size(op)) GETV(rec->call.size);
+    if (lwt_op_has_align(op)) GETV(rec->call.align);
+    for (int which = 0; which < 2; which++) { /* in, then out */
+      if (which == 0 ? !lwt_op_has_in(op) : !lwt_op_has_out(op)) continue;
+      int hit = -1;
+      if (tag & (which == 0 ? LWT_CALL_IN_HIT : LWT_CALL_OUT_HIT)) {
+        if (p >= end) goto short_record;
+        hit = *p++;
+        if (hit >= LWT_PTR_CACHE) goto bad;
+        ls->ptr = ls->cache.p[hit];
+      } else {
+        GETS(d);
+        ls->ptr += (uint64_t)d; /* a miss: the recorder found it in no entry */
+      }
+      lwt_cache_touch(&ls->cache, ls->ptr, hit);
+      if (which == 0)
+        rec->call.in_ptr = ls->ptr;
+      else
+        rec->call.out_ptr = ls->ptr;
     }
-    if (lwt_op_has_out(tag)) {
-      GETS(d);
-      ls->ptr += (uint64_t)d;
-      rec->call.out_ptr = ls->ptr;
-    }
-    if (lwt_op_has_free_seq(tag)) {
+    if (lwt_op_has_free_seq(op)) {
       GETV(v);
       if (v > rec->seq) goto bad;
       rec->call.free_seq = rec->seq - v;
-    } else if (lwt_op_frees(tag)) {
+    } else if (lwt_op_frees(op)) {
       rec->call.free_seq = rec->seq;
     }
     if (r->hdr.flags & LWT_FLAG_STACKS) {
@@ -436,7 +448,7 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
     goto bad;
   }
   ls->seq = rec->seq;
-  ls->time = rec->time_ns;
+  ls->time = units;
   r->chunk_p = p;
   return 1;
 short_record:

@@ -51,6 +51,7 @@ typedef struct lwt_header_s {
   uint32_t pid, ppid;
   uint64_t start_realtime_ns; /* CLOCK_REALTIME at trace start */
   uint32_t max_depth;      /* 0 when recorded with --no-stacks */
+  uint32_t time_shift;     /* record times are multiples of 2^time_shift ns */
   const char *exe;         /* NUL-terminated; valid until lwt_close */
 } lwt_header_t;
 

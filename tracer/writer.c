@@ -15,11 +15,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -49,6 +51,7 @@ static struct {
   buf_t raw;          /* uncompressed records not yet given to zstd */
   buf_t z;            /* compressed bytes of the frame in progress */
   size_t frame_in;    /* uncompressed bytes in the frame in progress */
+  uint64_t total_in, total_out, frames; /* for LW_TRACE_VERBOSE */
   int failed;         /* write error: nothing more is written */
   int started_header;
   uint64_t heads[LWT_MAX_LANES];
@@ -132,6 +135,7 @@ static void wr_compress(int end) {
   ZSTD_inBuffer in = {wr.raw.p, wr.raw.len, 0};
   ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
   wr.frame_in += wr.raw.len;
+  wr.total_in += wr.raw.len;
   for (;;) {
     if (buf_reserve(&wr.z, ZSTD_CStreamOutSize()) < 0) {
       wr_fail("out of memory for", ENOMEM);
@@ -148,6 +152,8 @@ static void wr_compress(int end) {
   }
   wr.raw.len = 0;
   if (end) {
+    wr.total_out += wr.z.len;
+    wr.frames++;
     wr_write_all(wr.z.p, wr.z.len);
     wr.z.len = 0;
     wr.frame_in = 0;
@@ -193,6 +199,7 @@ static void wr_header(void) {
   wr_le32(h + 28, (uint32_t)getppid());
   wr_le64(h + 32, _lwt_g.t0_real);
   wr_le32(h + 40, _lwt_g.depth);
+  wr_le32(h + 44, _lwt_g.time_shift);
   wr_le32(h + 52, (uint32_t)n);
   buf_put(&wr.raw, h, sizeof h);
   buf_put(&wr.raw, exe, (size_t)n);
@@ -350,10 +357,17 @@ static void wr_end_record(void) {
   wr_record(LWT_TAG_END, p);
 }
 
+/* Sleeps up to ns, or until a producer calls _lwt_writer_wake(). */
 static void wr_sleep(uint64_t ns) {
   struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  if (atomic_exchange(&_lwt_g.wake, 0)) return; /* woken since the last drain */
+  syscall(SYS_futex, &_lwt_g.wake, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+  atomic_store(&_lwt_g.wake, 0);
+}
+
+void _lwt_writer_wake(void) {
+  if (atomic_exchange(&_lwt_g.wake, 1) == 0)
+    syscall(SYS_futex, &_lwt_g.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 static void *wr_main(void *arg) {
@@ -441,6 +455,18 @@ void _lwt_writer_stop(void) {
     wr_end_record();
     wr_compress(1);
     close(_lwt_g.fd);
+    const char *v = getenv("LW_TRACE_VERBOSE");
+    if (v && *v == '1') {
+      char msg[512];
+      int n = snprintf(msg, sizeof msg,
+                       "lwtrace: %s: %llu frames, %llu bytes raw -> %llu compressed, "
+                       "%llu producer waits, %llu lost\n",
+                       _lwt_g.path, (unsigned long long)wr.frames,
+                       (unsigned long long)wr.total_in, (unsigned long long)wr.total_out,
+                       (unsigned long long)atomic_load(&_lwt_g.waits),
+                       (unsigned long long)atomic_load(&_lwt_g.lost));
+      if (n > 0) (void)!write(2, msg, (size_t)n);
+    }
     _lwt_g.fd = -1;
   }
   _lwt_set_internal(0);
