@@ -208,8 +208,11 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nnames; i++) rp_median(&series[i]);
   rp_report(stdout, fmt, label, &plan, series, nnames);
   if (bench_events && fmt == RP_FMT_TABLE)
-    printf("\nengine: %.2f M events/s on one thread with %s (target >= 20 M/s)\n",
-           series[0].median.events_per_s / 1e6, names[0]);
+    printf("\nengine: %.2f M events/s on one thread with %s, %.2f M per CPU-second "
+           "(latency: %s; target >= 20 M/s)\n",
+           series[0].median.events_per_s / 1e6, names[0],
+           series[0].median.cpu_s > 0 ? (double)h->nops / series[0].median.cpu_s / 1e6 : 0,
+           o.lat_every == 0 ? "off" : o.lat_every == 1 ? "every op" : "sampled");
   rp_plan_unmap(&plan);
   for (size_t i = 0; i < nnames; i++) free(series[i].runs);
   return 0;

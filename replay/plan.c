@@ -109,15 +109,29 @@ int rp_plan_map(int fd, rp_plan_t *out, char *err, size_t errlen) {
     snprintf(err, errlen, "replay plan fd %d: not a plan", fd);
     return -1;
   }
-  /* MAP_POPULATE: the plan's pages count in the baseline RSS, not in the
-   * allocator's. */
-  void *m = mmap(NULL, h.total_bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  void *m = mmap(NULL, h.total_bytes, PROT_READ, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) {
     snprintf(err, errlen, "replay plan: mmap: %s", strerror(errno));
     return -1;
   }
   plan_bind(out, m, fd);
   return 0;
+}
+
+/* Reads one byte per page of [p, p+len) so the pages are mapped now. */
+static uint64_t prefault(const void *p, uint64_t len) {
+  const volatile unsigned char *b = p;
+  uint64_t sum = 0, pg = (uint64_t)sysconf(_SC_PAGESIZE);
+  for (uint64_t off = 0; off < len; off += pg) sum += b[off];
+  return sum;
+}
+
+void rp_plan_prefault(const rp_plan_t *p, int serial) {
+  const rp_plan_hdr_t *h = p->hdr;
+  prefault(p->threads, h->nthreads * sizeof *p->threads);
+  prefault(p->ops, h->nops * sizeof *p->ops);
+  prefault(p->bsize, h->nblocks * sizeof *p->bsize);
+  if (serial) prefault(p->order, h->nops * sizeof *p->order);
 }
 
 void rp_plan_unmap(rp_plan_t *p) {

@@ -182,6 +182,10 @@ int rp_plan_build(rp_call_t *calls, size_t ncalls, uint32_t nthreads,
 /* Maps a plan from an inherited fd (child side). */
 int rp_plan_map(int fd, rp_plan_t *out, char *err, size_t errlen);
 void rp_plan_unmap(rp_plan_t *p);
+/* Maps the pages the replay reads (ops, bsize; order for --serial) before
+ * the clock starts, so they count in the baseline RSS, not the
+ * allocator's; seq[] (messages only) stays unmapped unless needed. */
+void rp_plan_prefault(const rp_plan_t *p, int serial);
 /* Parent side: keeps the fd and a copy of the header, unmaps the arrays
  * (so that a forked child does not start with them in its RSS). */
 void rp_plan_detach(rp_plan_t *p);

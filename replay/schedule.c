@@ -251,6 +251,7 @@ int rp_replay(const rp_plan_t *plan, const rp_fns_t *fns, const rp_opts_t *o, rp
     res->status = 1;
     return -1;
   }
+  rp_plan_prefault(plan, o->serial);
   for (uint32_t k = 0; k < h->nthreads; k++) {
     sched_thread_t *t = &s.th[k];
     t->hash = RP_HASH_SEED, t->s = &s, t->index = k;
