@@ -143,6 +143,14 @@ recorded)
   ;;
 trace)
   replay_trace "$ARG"
+  # Golden values, where the trace has them: the plan must not drift.
+  exp="$(dirname "$ARG")/expected.txt"
+  name=$(basename "$ARG")
+  if [ -f "$exp" ] && grep -q "^$name " "$exp"; then
+    want=$(grep "^$name " "$exp" | cut -d' ' -f2-)
+    got=$(json "$WORK/$name.g2.json" '" ".join(str(x) for x in (d["ops"], d["threads"], d["handoffs"], d["trace_peak_live_bytes"], d["op_hash"]))')
+    [ "$got" = "$want" ] && ok "$name: as expected.txt ($got)" || fail "$name: got '$got', expected.txt has '$want'"
+  fi
   ;;
 none)
   echo "SKIP: no committed traces in traces/ yet (the recorded-* tests replay fresh ones)"
