@@ -97,6 +97,7 @@ static int lane_setup(lwt_lane_t *l, uint32_t tid) {
   l->id = atomic_fetch_add(&g.next_lane_id, 1);
   l->prev_seq = l->prev_time = l->prev_ptr = l->prev_stack = 0;
   memset(&l->cache, 0, sizeof l->cache);
+  memset(&l->stacks, 0, sizeof l->stacks);
   l->lost = 0;
   l->name[0] = 0;
   return 0;
@@ -316,13 +317,21 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
       lwt_cache_touch(&cache, v, hit);
     }
     if (lwt_op_has_free_seq(op)) p = lwt_put_varint(p, seq - free_seq);
-    if (stacks) p = lwt_put_svarint(p, (int64_t)(stack - l->prev_stack));
+    int shit = -1;
+    if (stacks) {
+      shit = lwt_cache_find(&l->stacks, stack);
+      p = lwt_put_varint(p, shit >= 0 ? (uint64_t)shit
+                                       : lwt_zigzag((int64_t)(stack - l->prev_stack)) + LWT_PTR_CACHE);
+    }
     if (lane_put(l, b, (size_t)(p - b))) {
       l->prev_seq = seq;
       l->prev_time = now;
       l->prev_ptr = ptr;
       l->cache = cache;
-      if (stacks) l->prev_stack = stack;
+      if (stacks) {
+        l->prev_stack = stack;
+        lwt_cache_touch(&l->stacks, stack, shit);
+      }
     }
   }
   rec_end(t, l);

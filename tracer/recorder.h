@@ -23,7 +23,7 @@
 #define LWT_MAX_RECORD 160          /* largest lane record */
 #define LWT_RING_SLACK 256          /* bytes mapped past a ring's end */
 #define LWT_DEFAULT_DEPTH 24
-#define LWT_DEFAULT_TIME_SHIFT 6     /* 64 ns units */
+#define LWT_DEFAULT_TIME_SHIFT 10    /* 1.024 us units */
 
 enum lane_state { LANE_FREE = 0, LANE_LIVE = 1, LANE_CLOSING = 2 };
 
@@ -41,6 +41,7 @@ typedef struct lwt_lane_s {
   uint64_t id;           /* lane id in the file; never reused in one file */
   uint64_t prev_seq, prev_time, prev_ptr, prev_stack; /* delta state (time in units) */
   lwt_ptr_cache_t cache;  /* recent pointers (trace_format.h) */
+  lwt_ptr_cache_t stacks; /* recent stack ids */
   uint64_t lost;         /* records dropped, not yet reported by LOST */
   char name[16];         /* thread name last written (THREAD_START/NAME) */
 } lwt_lane_t;

@@ -96,7 +96,10 @@ enum lwt_tag {
  *          [in]                              if lwt_op_has_in(op)
  *          [out]                             if lwt_op_has_out(op)
  *          [varint seq - free_seq]           if op is REALLOC/REALLOCARRAY
- *          [svarint stack - prev_stack]      if the header has LWT_FLAG_STACKS
+ *          [varint stack code]               if the header has LWT_FLAG_STACKS:
+ *                 code < LWT_PTR_CACHE: index into the lane's stack cache;
+ *                 else zigzag(stack - prev_stack) + LWT_PTR_CACHE;
+ *                 then prev_stack = stack, lwt_cache_touch(stack cache)
  *        A pointer (in, then out) is either u8 index into the lane's
  *        pointer cache (its HIT bit set) or svarint (ptr - prev_ptr) (bit
  *        clear); either way prev_ptr = ptr and then lwt_cache_touch(ptr).
@@ -155,7 +158,7 @@ static inline int lwt_op_has_free_seq(unsigned op) {
 
 /* The per-lane pointer cache: the LWT_PTR_CACHE pointers most recently
  * seen by the lane (in or out), most recent first; all zero when a lane
- * starts. Allocators hand back recently freed addresses and programs free
+ * starts. Stack ids use a second cache of the same kind. Allocators hand back recently freed addresses and programs free
  * recent allocations, so most pointers cost one index byte. */
 #define LWT_PTR_CACHE 16
 typedef struct lwt_ptr_cache_s {

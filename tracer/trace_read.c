@@ -32,7 +32,7 @@
 
 typedef struct lane_state_s {
   uint64_t seq, time, ptr, stack; /* time in units of 2^time_shift ns */
-  lwt_ptr_cache_t cache;
+  lwt_ptr_cache_t cache, stacks;
 } lane_state_t;
 
 struct lwt_reader_s {
@@ -419,9 +419,16 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
       rec->call.free_seq = rec->seq;
     }
     if (r->hdr.flags & LWT_FLAG_STACKS) {
-      GETS(d);
-      ls->stack += (uint64_t)d;
+      GETV(v);
+      int hit = -1;
+      if (v < LWT_PTR_CACHE) {
+        hit = (int)v;
+        ls->stack = ls->stacks.p[hit];
+      } else {
+        ls->stack += (uint64_t)lwt_unzigzag(v - LWT_PTR_CACHE);
+      }
       if (ls->stack > UINT32_MAX) goto bad;
+      lwt_cache_touch(&ls->stacks, ls->stack, hit);
       rec->call.stack_id = (uint32_t)ls->stack;
     }
   } else if (tag > LWT_LTAG_EVENT_BASE && tag < LWT_LTAG_EVENT_BASE + LW_EV_LIMIT) {

@@ -32,8 +32,8 @@
 
 #define WR_TICK_NS 10000000ull    /* lane drain period */
 #define WR_SNAP_NS 100000000ull   /* pool snapshot period */
-#define WR_FRAME_NS 500000000ull  /* zstd frame period (spec: <= 1 s) */
-#define WR_FRAME_MAX (8u << 20)   /* end a frame early past this many input bytes */
+#define WR_FRAME_NS 900000000ull  /* zstd frame period (spec: <= 1 s) */
+#define WR_FRAME_MAX (32u << 20)  /* end a frame early past this many input bytes */
 #define WR_LEVEL 3
 
 /* lw_stats comes from the allocator objects linked next to us; weak so
@@ -409,7 +409,9 @@ int _lwt_writer_open(const char *path) {
   }
   if (rc == 0) {
     ZSTD_CCtx_reset(wr.cctx, ZSTD_reset_session_and_parameters);
-    ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_compressionLevel, WR_LEVEL);
+    const char *lv = getenv("LW_TRACE_ZSTD_LEVEL");
+    int level = lv && *lv ? atoi(lv) : WR_LEVEL;
+    ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_checksumFlag, 1);
   }
   if (rc == 0) {
