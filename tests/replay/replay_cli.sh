@@ -77,7 +77,7 @@ record() { # PROG -> $WORK/PROG.lwt.zst
   out="$WORK/$(basename "$1").lwt.zst"
   rm -f "$out"
   "$LWTRACE" record -o "$out" -- "$1" >/dev/null 2>"$WORK/record.err" || {
-    fail "lwtrace record $1: $(cat "$WORK/record.err")"
+    echo "FAIL: lwtrace record $1: $(cat "$WORK/record.err")" >&2
     exit 1
   }
   echo "$out"
