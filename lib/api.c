@@ -171,8 +171,12 @@ static void *calloc_impl(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
+  if (total >= LW_LARGE_MAX_THRESHOLD || (total > LW_SMALL_MAX && total >= _lw_g.large_threshold)) {
+    lw_ensure_init();
+    if (total >= _lw_g.large_threshold) return _lw_big_alloc(total, LW_ALIGN, true); /* zeroes only reused pages */
+  }
   void *p = _lw_malloc(total);
-  if (p && (total <= LW_SMALL_MAX || lw_segment_of(p))) memset(p, 0, total); /* large: fresh mapping */
+  if (p) memset(p, 0, total);
   return p;
 }
 
@@ -265,7 +269,7 @@ LW_API size_t lw_usable_size(const void *p) { return _lw_usable_size(p); }
 LW_API int lw_trim(size_t pad) {
   (void)pad;
   lw_ensure_init();
-  size_t released = _lw_pool_trim();
+  size_t released = _lw_pool_trim() + _lw_big_trim();
   for (unsigned i = 0; i < _lw_g.narenas; i++)
     if (_lw_heaps[i].can_grow) released += _lw_heap_trim(&_lw_heaps[i]);
   return released > 0;

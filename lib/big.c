@@ -4,7 +4,13 @@
  * A registry (a small open-addressing set of their addresses) makes a
  * double free or a free of a stranger's pointer a clear report instead of
  * a read of unmapped memory; it costs one short locked probe next to an
- * mmap/munmap system call. */
+ * mmap/munmap system call.
+ *
+ * Freed mappings wait in a small cache (at most LW_BIG_CACHE_SLOTS of them,
+ * at most max(4 MiB, twice the live large bytes) in all, each for at most
+ * LW_BIG_CACHE_AGE large operations); a new large block takes the closest
+ * one and mremaps it to size, so its pages are reused instead of being
+ * unmapped, mapped and faulted in again. lw_trim() empties the cache. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -13,12 +19,26 @@
 
 _Atomic uint64_t _lw_big_live;
 
-/* ---- registry of live large blocks ---------------------------------------- */
+#define LW_BIG_CACHE_SLOTS 16
+#define LW_BIG_CACHE_AGE 256
+#define LW_BIG_CACHE_MIN ((size_t)4 << 20)
+
+typedef struct {
+  uint8_t *map;
+  size_t size;
+  uint64_t stamp; /* cache clock when it came in */
+} cached_map_t;
+
+/* ---- registry of live large blocks, and the cache (one lock) ------------------ */
 static struct {
   pthread_mutex_t lock;
   uintptr_t *slot; /* 0 = empty; linear probing, backward-shift deletion */
   size_t cap, count;
-} reg = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+  cached_map_t cache[LW_BIG_CACHE_SLOTS];
+  unsigned ncached;
+  size_t cached_bytes;
+  uint64_t clock; /* large operations so far */
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t reg_hash(uintptr_t p, size_t cap) { return (size_t)((p >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1); }
 
@@ -82,6 +102,96 @@ static bool reg_contains(const void *p) {
   return found;
 }
 
+/* ---- the cache (reg.lock held) ------------------------------------------------ */
+static size_t cache_limit(void) {
+  size_t live = atomic_load_explicit(&_lw_big_live, memory_order_relaxed);
+  return 2 * live > LW_BIG_CACHE_MIN ? 2 * live : LW_BIG_CACHE_MIN;
+}
+
+static cached_map_t cache_remove(unsigned i) {
+  cached_map_t e = reg.cache[i];
+  reg.cache[i] = reg.cache[--reg.ncached];
+  reg.cached_bytes -= e.size;
+  return e;
+}
+
+/* Takes a cached mapping for map_size bytes: the smallest that fits, cut
+ * to size (the rest stays cached: address ranges split freely), else the
+ * biggest one, to be grown by mremap keeping its resident pages. */
+static cached_map_t cache_take(size_t map_size) {
+  cached_map_t none = {NULL, 0, 0};
+  unsigned fit = LW_BIG_CACHE_SLOTS, big = LW_BIG_CACHE_SLOTS;
+  for (unsigned i = 0; i < reg.ncached; i++) {
+    size_t sz = reg.cache[i].size;
+    if (sz >= map_size && (fit == LW_BIG_CACHE_SLOTS || sz < reg.cache[fit].size)) fit = i;
+    if (big == LW_BIG_CACHE_SLOTS || sz > reg.cache[big].size) big = i;
+  }
+  if (fit < LW_BIG_CACHE_SLOTS) {
+    cached_map_t *e = &reg.cache[fit];
+    if (e->size - map_size >= LW_LARGE_DEFAULT) { /* split: the tail stays */
+      cached_map_t head = {e->map, map_size, e->stamp};
+      e->map += map_size;
+      e->size -= map_size;
+      reg.cached_bytes -= map_size;
+      return head;
+    }
+    return cache_remove(fit);
+  }
+  return big < LW_BIG_CACHE_SLOTS ? cache_remove(big) : none;
+}
+
+/* Moves the mappings that must leave the cache (too old, or over the
+ * limits once `incoming` bytes come in) to out[]; returns how many. */
+static unsigned cache_evict(size_t incoming, cached_map_t *out) {
+  size_t limit = cache_limit();
+  unsigned n = 0;
+  for (unsigned i = 0; i < reg.ncached;)
+    if (reg.clock - reg.cache[i].stamp > LW_BIG_CACHE_AGE)
+      out[n++] = cache_remove(i);
+    else
+      i++;
+  while (reg.ncached && (reg.ncached == LW_BIG_CACHE_SLOTS || reg.cached_bytes + incoming > limit)) {
+    unsigned oldest = 0;
+    for (unsigned i = 1; i < reg.ncached; i++)
+      if (reg.cache[i].stamp < reg.cache[oldest].stamp) oldest = i;
+    out[n++] = cache_remove(oldest);
+  }
+  return n;
+}
+
+static void unmap_all(cached_map_t *e, unsigned n) {
+  for (unsigned i = 0; i < n; i++) _lw_os_unmap(e[i].map, e[i].size);
+}
+
+/* Offers a freed mapping to the cache; unmaps what does not stay. */
+static void cache_put(uint8_t *map, size_t size) {
+  cached_map_t out[LW_BIG_CACHE_SLOTS + 1];
+  unsigned n = 0;
+  pthread_mutex_lock(&reg.lock);
+  reg.clock++;
+  if (size <= cache_limit()) {
+    n = cache_evict(size, out);
+    reg.cache[reg.ncached++] = (cached_map_t){map, size, reg.clock};
+    reg.cached_bytes += size;
+  } else {
+    out[n++] = (cached_map_t){map, size, 0};
+  }
+  pthread_mutex_unlock(&reg.lock);
+  unmap_all(out, n);
+}
+
+/* lw_trim: unmaps every cached mapping; returns the bytes. */
+size_t _lw_big_trim(void) {
+  cached_map_t out[LW_BIG_CACHE_SLOTS];
+  pthread_mutex_lock(&reg.lock);
+  size_t bytes = reg.cached_bytes;
+  unsigned n = 0;
+  while (reg.ncached) out[n++] = cache_remove(0);
+  pthread_mutex_unlock(&reg.lock);
+  unmap_all(out, n);
+  return bytes;
+}
+
 void _lw_big_atfork(int phase) {
   if (phase == 0)
     pthread_mutex_lock(&reg.lock);
@@ -109,18 +219,44 @@ static lw_large_t *large_checked(const void *p, bool remove) {
   return l;
 }
 
+/* A mapping of at least map_size bytes (its size in *map_size_out): a
+ * cached one, or a new one. *dirty says whether its bytes may be non-zero. */
+static uint8_t *map_for(size_t map_size, size_t *map_size_out, bool *dirty) {
+  *map_size_out = map_size;
+  cached_map_t out[LW_BIG_CACHE_SLOTS + 1];
+  pthread_mutex_lock(&reg.lock);
+  reg.clock++;
+  cached_map_t e = cache_take(map_size);
+  unsigned n = cache_evict(0, out);
+  pthread_mutex_unlock(&reg.lock);
+  unmap_all(out, n);
+  *dirty = e.map != NULL;
+  if (e.map) {
+    if (e.size >= map_size) {
+      *map_size_out = e.size;
+      return e.map;
+    }
+    uint8_t *m = _lw_os_remap(e.map, e.size, map_size);
+    if (m) return m;
+    _lw_os_unmap(e.map, e.size);
+  }
+  *dirty = false;
+  uint8_t *m = _lw_os_map(map_size);
+  if (m) _lw_os_name(m, map_size, "lwmalloc:large");
+  return m;
+}
+
 void *_lw_big_alloc(size_t size, size_t align, bool zero) {
-  (void)zero; /* fresh mappings are zero-filled */
   if (align < LW_ALIGN) align = LW_ALIGN;
-  size_t extra = sizeof(lw_large_t) + (align > _lw_g.os_page ? align : (align > LW_ALIGN ? align : 0));
+  size_t extra = sizeof(lw_large_t) + (align > LW_ALIGN ? align : 0);
   if (size > SIZE_MAX / 2 - extra - _lw_g.os_page) {
     errno = ENOMEM;
     return NULL;
   }
   size_t map_size = lw_align_up(size + extra, _lw_g.os_page);
-  uint8_t *map = _lw_os_map(map_size);
+  bool dirty;
+  uint8_t *map = map_for(map_size, &map_size, &dirty);
   if (!map) return NULL;
-  _lw_os_name(map, map_size, "lwmalloc:large");
   uint8_t *p = (uint8_t *)lw_align_up((uintptr_t)map + sizeof(lw_large_t), align);
   lw_large_t *l = large_of(p);
   size_t offset = (size_t)(p - map);
@@ -131,6 +267,7 @@ void *_lw_big_alloc(size_t size, size_t align, bool zero) {
     errno = ENOMEM;
     return NULL;
   }
+  if (zero && dirty) memset(p, 0, size); /* fresh mappings are zero already */
   atomic_fetch_add_explicit(&_lw_big_live, map_size - offset, memory_order_relaxed);
   return p;
 }
@@ -139,7 +276,7 @@ void _lw_big_free(void *p) {
   lw_large_t *l = large_checked(p, true);
   size_t offset = (uint32_t)l->tag_offset, map_size = l->map_size;
   atomic_fetch_sub_explicit(&_lw_big_live, map_size - offset, memory_order_relaxed);
-  _lw_os_unmap((uint8_t *)p - offset, map_size);
+  cache_put((uint8_t *)p - offset, map_size);
 }
 
 size_t _lw_big_usable(const void *p) {

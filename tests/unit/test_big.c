@@ -18,7 +18,33 @@ TEST(large_blocks_are_mapped_and_unmapped) {
   lw_free(p);
   lw_stats(&s2);
   EXPECT_EQ_U(s2.large_bytes, s0.large_bytes);
+  /* the mapping waits in the cache; a trim unmaps it */
+  lw_trim(0);
+  lw_stats(&s2);
   EXPECT(s2.os_unmaps > s1.os_unmaps);
+  EXPECT(s2.mapped_bytes < s1.mapped_bytes);
+}
+
+TEST(cached_mappings_are_reused_and_calloc_still_zeroes) {
+  lw_trim(0);
+  unsigned char *p = lw_malloc(3 << 20);
+  ASSERT(p);
+  memset(p, 0xff, 3 << 20);
+  lw_free(p);
+  lw_stats_t s0, s1;
+  lw_stats(&s0);
+  unsigned char *q = lw_calloc(1, 1 << 20); /* cut from the cached 3 MiB */
+  ASSERT(q);
+  lw_stats(&s1);
+  EXPECT_EQ_U(s1.os_maps, s0.os_maps);
+  for (size_t i = 0; i < (1u << 20); i += 511) EXPECT(q[i] == 0);
+  unsigned char *r = lw_malloc(1 << 20); /* the rest of it */
+  ASSERT(r);
+  lw_stats(&s1);
+  EXPECT_EQ_U(s1.os_maps, s0.os_maps);
+  lw_free(q);
+  lw_free(r);
+  lw_trim(0);
 }
 
 TEST(realloc_grows_by_remap_and_keeps_contents) {
