@@ -201,8 +201,12 @@ exec_op(sched_t *s, sched_thread_t *t, const rp_op_t *op, uint64_t oi) {
   }
   if (s->iv && rp_ivset_insert(s->iv, op->out_block, (uintptr_t)out, op->size) != RP_NONE)
     return violation(s, op, oi, "result overlaps a live block");
-  atomic_store_explicit(&s->ptrs[op->out_block], out,
-                        (op->flags & RP_PUBLISH_OUT) ? memory_order_release : memory_order_relaxed);
+  /* Constant orders in each branch: a run-time order compiles to seq_cst
+   * (xchg on x86), a full barrier on every op. */
+  if (op->flags & RP_PUBLISH_OUT)
+    atomic_store_explicit(&s->ptrs[op->out_block], out, memory_order_release);
+  else
+    atomic_store_explicit(&s->ptrs[op->out_block], out, memory_order_relaxed);
   return 0;
 }
 
