@@ -80,7 +80,7 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
     return NULL;
   }
   snprintf(d->path, sizeof d->path, "%s", path);
-  if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+  if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "%s: cannot open: %s", path, d->db ? sqlite3_errmsg(d->db) : "?");
     lwv_db_close(d);
     return NULL;

@@ -29,8 +29,8 @@
 #include "u64map.h"
 
 #define IMPORT_BATCH 250000     /* rows per transaction */
-#define TI_MAX_CALLS 1024       /* a time_index stretch holds at most ... */
-#define TI_MAX_NS 1000000       /* ... this many calls or this much time */
+#define TI_TARGET 2048          /* time_index: aim for this many stretches, */
+#define TI_MAX_CALLS 1024       /* each of at most this many calls */
 #define IVL_INF (1ULL << 40)    /* end of a block never freed */
 
 typedef struct module_s {
@@ -481,12 +481,17 @@ typedef struct pass2_s {
   live_t *slab;
   size_t nslab, capslab, free_head; /* free list threaded through seq */
   u64map_t regions; /* OS mapping start -> bytes */
-  uint64_t live_bytes, live_blocks, peak_live, peak_seq, mapped, committed;
+  uint64_t live_bytes, live_blocks, peak_live, peak_seq, committed;
+  /* mapped = snap_mapped + (ev_mapped - ev_at_snap): the latest snapshot's
+   * own counter moved by the OS events since (mappings made before the
+   * trace started appear in snapshots but never as events) */
+  int64_t mapped, ev_mapped, snap_mapped, ev_at_snap;
   uint64_t coalesce_runs, unknown_frees, reused_live;
-  int have_os_events, have_committed;
+  int have_committed;
   /* current time_index stretch */
   uint64_t ti_id, ti_calls, ti_t0, ti_t1, ti_seq0, ti_seq1, ti_alloc, ti_freed, ti_max;
   uint64_t t_max;
+  uint64_t ti_calls_cap, ti_ns_cap; /* stretch bounds for this trace */
 } pass2_t;
 
 static int block_write(importer_t *im, const live_t *b, uint64_t end_seq, uint64_t end_ns,
@@ -590,7 +595,7 @@ static int ti_flush(importer_t *im, pass2_t *p) {
   bind_u64(st, 9, p->live_bytes, 0);
   bind_u64(st, 10, p->ti_max, 0);
   bind_u64(st, 11, p->live_blocks, 0);
-  bind_u64(st, 12, p->mapped, 0);
+  bind_u64(st, 12, (uint64_t)p->mapped, 0);
   if (p->have_committed) bind_u64(st, 13, p->committed, 0);
   else sqlite3_bind_null(st, 13);
   bind_u64(st, 14, p->coalesce_runs, 0);
@@ -604,40 +609,50 @@ static void apply_event(pass2_t *p, unsigned kind, uint64_t a, uint64_t b, uint6
   switch (kind) {
   case LW_EV_COALESCE_RUN: p->coalesce_runs++; break;
   case LW_EV_OS_MAP:
-    p->have_os_events = 1;
-    p->mapped += b;
+    p->ev_mapped += (int64_t)b;
     if ((sz = u64map_put(&p->regions, a, &added)) != NULL) *sz = b;
     break;
   case LW_EV_OS_UNMAP:
-    p->have_os_events = 1;
-    p->mapped = p->mapped > b ? p->mapped - b : 0;
+    p->ev_mapped -= (int64_t)b;
     if ((sz = u64map_get(&p->regions, a)) != NULL && *sz <= b) u64map_del(&p->regions, a);
     break;
   case LW_EV_OS_REMAP:
-    p->have_os_events = 1;
     if ((sz = u64map_get(&p->regions, a)) != NULL) {
-      p->mapped = p->mapped > *sz ? p->mapped - *sz : 0;
+      p->ev_mapped -= (int64_t)*sz;
       u64map_del(&p->regions, a);
     }
-    p->mapped += c;
+    p->ev_mapped += (int64_t)c;
     if ((sz = u64map_put(&p->regions, b, &added)) != NULL) *sz = c;
     break;
   default: break;
   }
+  p->mapped = p->snap_mapped + (p->ev_mapped - p->ev_at_snap);
+  if (p->mapped < 0) p->mapped = 0;
 }
 
 static int pass2(importer_t *im) {
   pass2_t p;
   memset(&p, 0, sizeof p);
-  sqlite3_stmt *calls = NULL, *evs = NULL, *snaps = NULL;
-  int rc = -1, ev_rc = SQLITE_DONE, sn_rc = SQLITE_DONE;
+  /* about TI_TARGET stretches whatever the trace's length and pace */
+  p.ti_calls_cap = im->calls / TI_TARGET;
+  if (p.ti_calls_cap < 8) p.ti_calls_cap = 8;
+  if (p.ti_calls_cap > TI_MAX_CALLS) p.ti_calls_cap = TI_MAX_CALLS;
+  p.ti_ns_cap = im->end_ns / TI_TARGET;
+  if (p.ti_ns_cap < 1000) p.ti_ns_cap = 1000;
+  sqlite3_stmt *calls = NULL, *evs = NULL, *snaps = NULL, *early = NULL;
+  int rc = -1, ev_rc = SQLITE_DONE, sn_rc = SQLITE_DONE, ea_rc = SQLITE_DONE;
   if (prep(im, &calls, "SELECT seq, time_ns, tid, op, size, addr, in_addr, free_seq, stack_id "
                        "FROM calls ORDER BY seq") ||
       prep(im, &evs, "SELECT seq, kind, a, b, c FROM allocator_events ORDER BY seq") ||
-      prep(im, &snaps, "SELECT seq, mapped_bytes, committed_bytes FROM pool_snapshots ORDER BY id"))
+      prep(im, &snaps, "SELECT seq, mapped_bytes, committed_bytes FROM pool_snapshots ORDER BY id") ||
+      /* frees ordered before their call completed (realloc: free_seq <
+       * seq), merged in at their own seq; failed reallocs free nothing */
+      prep(im, &early, "SELECT free_seq, in_addr, tid, time_ns FROM calls WHERE free_seq < seq"
+                       " AND NOT (addr IS NULL AND size > 0) ORDER BY free_seq"))
     goto out;
   ev_rc = sqlite3_step(evs);
   sn_rc = sqlite3_step(snaps);
+  ea_rc = sqlite3_step(early);
   uint64_t n = 0;
   int crc;
   while ((crc = sqlite3_step(calls)) == SQLITE_ROW) {
@@ -656,11 +671,19 @@ static int pass2(importer_t *im) {
                   (uint64_t)sqlite3_column_int64(evs, 3), (uint64_t)sqlite3_column_int64(evs, 4));
     for (; sn_rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(snaps, 0) <= seq;
          sn_rc = sqlite3_step(snaps)) {
-      if (!p.have_os_events) p.mapped = (uint64_t)sqlite3_column_int64(snaps, 1);
+      p.snap_mapped = sqlite3_column_int64(snaps, 1);
+      p.ev_at_snap = p.ev_mapped;
+      p.mapped = p.snap_mapped;
       p.committed = (uint64_t)sqlite3_column_int64(snaps, 2);
       p.have_committed = 1;
     }
-    if (p.ti_calls > 0 && (p.ti_calls >= TI_MAX_CALLS || time_ns > p.ti_t0 + TI_MAX_NS))
+    for (; ea_rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(early, 0) < seq;
+         ea_rc = sqlite3_step(early))
+      if (block_end(im, &p, (uint64_t)sqlite3_column_int64(early, 1),
+                    (uint64_t)sqlite3_column_int64(early, 0), (uint64_t)sqlite3_column_int64(early, 3),
+                    (uint32_t)sqlite3_column_int64(early, 2)) != 0)
+        goto out;
+    if (p.ti_calls > 0 && (p.ti_calls >= p.ti_calls_cap || time_ns > p.ti_t0 + p.ti_ns_cap))
       if (ti_flush(im, &p) != 0) goto out;
     if (time_ns > p.t_max) p.t_max = time_ns;
     if (p.ti_calls == 0) {
@@ -678,11 +701,11 @@ static int pass2(importer_t *im) {
       goto out;
     }
     t->calls++;
-    /* the free part first: realloc releases in_ptr at free_seq (< seq) */
-    int frees = lwt_op_frees(op) && in != 0;
+    /* the free part first, unless it was ordered earlier (see `early`) */
+    int frees = lwt_op_frees(op) && in != 0 && !(free_seq != 0 && free_seq < seq);
     if (frees && (op == LW_OP_REALLOC || op == LW_OP_REALLOCARRAY) && addr == 0 && size != 0)
       frees = 0; /* failed realloc: the old block stays */
-    if (frees && block_end(im, &p, in, free_seq ? free_seq : seq, time_ns, tid) != 0) goto out;
+    if (frees && block_end(im, &p, in, seq, time_ns, tid) != 0) goto out;
     if (lwt_op_has_out(op) && addr != 0 &&
         block_start(im, &p, seq, addr, size, time_ns, tid, stack_id) != 0)
       goto out;
@@ -725,6 +748,7 @@ out:
   sqlite3_finalize(calls);
   sqlite3_finalize(evs);
   sqlite3_finalize(snaps);
+  sqlite3_finalize(early);
   u64map_free(&p.addrs);
   u64map_free(&p.regions);
   free(p.slab);
@@ -810,10 +834,21 @@ static int create_schema(importer_t *im, int indexes) {
   return rc;
 }
 
+/* Finalizes every statement and closes the database (sqlite3_close fails,
+ * keeping its lock, while a statement is open). */
+static void importer_close_db(importer_t *im) {
+  sqlite3_stmt **sts[] = {&im->ins_call, &im->ins_event, &im->ins_module, &im->ins_snap,
+                          &im->ins_class, &im->ins_block, &im->ins_ti, &im->ins_meta};
+  for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
+    sqlite3_finalize(*sts[i]);
+    *sts[i] = NULL;
+  }
+  if (im->db) sqlite3_close(im->db);
+  im->db = NULL;
+}
+
 static void importer_free(importer_t *im) {
-  sqlite3_stmt *sts[] = {im->ins_call, im->ins_event, im->ins_module, im->ins_snap,
-                         im->ins_class, im->ins_block, im->ins_ti, im->ins_meta};
-  for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) sqlite3_finalize(sts[i]);
+  importer_close_db(im);
   for (size_t i = 0; i < im->nmods; i++) {
     int shared = 0; /* symbol tables are shared between segments of a file */
     for (size_t j = 0; j < i; j++) shared |= im->mods[j].syms == im->mods[i].syms;
@@ -828,7 +863,6 @@ static void importer_free(importer_t *im) {
   free(im->sites);
   u64map_free(&im->stack_ids);
   u64map_free(&im->thread_ids);
-  if (im->db) sqlite3_close(im->db);
 }
 
 int lwv_import(const char *trace_path, const char *db_path, int show_progress,
@@ -856,7 +890,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   unlink(tmp);
   int rc = -1, rrc;
   char reader_err[1300] = "";
-  if (sqlite3_open_v2(tmp, &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+  if (sqlite3_open_v2(tmp, &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "%s: cannot create database: %s", tmp,
              im.db ? sqlite3_errmsg(im.db) : "out of memory");
     goto out;
@@ -889,10 +923,13 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
     if (warn && warnlen) snprintf(warn, warnlen, "%s (imported the %llu records before it)",
                                   reader_err, (unsigned long long)im.records);
   }
+  double t_pass1 = now_s();
   const lwt_header_t *h = lwt_header(rd);
   char version[32];
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
-  if (write_lookups(&im) || write_stacks(&im) || pass2(&im) || write_aggregates(&im) ||
+  double t_sym = 0, t_pass2 = 0;
+  if (write_lookups(&im) || write_stacks(&im) || ((t_sym = now_s()), pass2(&im)) ||
+      ((t_pass2 = now_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||
       meta_put_text(&im, "trace_path", trace_path) ||
       meta_put_int(&im, "trace_size", (int64_t)st.st_size) ||
@@ -916,8 +953,10 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   progress(&im, 0.95, "indexing");
   if (create_schema(&im, 1) || meta_put_int(&im, "complete", 1) || exec_sql(&im, "COMMIT"))
     goto out;
-  sqlite3_close(im.db);
-  im.db = NULL;
+  importer_close_db(&im);
+  if (getenv("LWV_TIMING"))
+    fprintf(stderr, "lwview: pass 1 %.3f s, symbols %.3f s, pass 2 %.3f s, indexes %.3f s\n",
+            t_pass1 - im.t_start, t_sym - t_pass1, t_pass2 - t_sym, now_s() - t_pass2);
   if (rename(tmp, db_path) != 0) {
     snprintf(err, errlen, "%s: %s", db_path, strerror(errno));
     goto out;

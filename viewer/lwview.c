@@ -62,6 +62,11 @@ static int run_live(const char *pid_text) {
     fprintf(stderr, "lwview: %s\n", err);
     return 1;
   }
+  if (!isatty(STDOUT_FILENO)) {
+    fprintf(stderr, "lwview: the live view needs a terminal\n");
+    lwv_live_detach(&live);
+    return 1;
+  }
   static const lwv_view_t *const views[] = {&lwv_view_live, &lwv_view_live_pools};
   static lwv_app_t app; /* large (sample history): not on the stack */
   app.live = &live;
@@ -102,8 +107,7 @@ int main(int argc, char **argv) {
       usage(stdout);
       return 0;
     } else if (a[0] == '-' && a[1] != '\0') {
-      fprintf(stderr, "lwview: unknown option %s\n", a);
-      usage(stderr);
+      fprintf(stderr, "lwview: unknown option %s (see lwview --help)\n", a);
       return 2;
     } else if (path == NULL) path = a;
     else {
@@ -112,13 +116,7 @@ int main(int argc, char **argv) {
     }
   }
   setlocale(LC_ALL, "");
-  if (pid) {
-    if (!isatty(STDOUT_FILENO)) {
-      fprintf(stderr, "lwview: the live view needs a terminal\n");
-      return 1;
-    }
-    return run_live(pid);
-  }
+  if (pid) return run_live(pid);
   if (path == NULL) {
     usage(stderr);
     return 2;

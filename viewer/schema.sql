@@ -178,9 +178,11 @@ CREATE TABLE sites (
   leaked_bytes INTEGER          -- their bytes
 );
 
--- The time index: one row per stretch of at most 1024 calls or 1 ms,
--- in seq order, with the heap's totals at its end. Charts and the time
--- cursor read this instead of rescanning calls.
+-- The time index: one row per stretch of consecutive calls (in seq order;
+-- a stretch ends after max(8, min(1024, calls/2048)) calls or when
+-- duration/2048 ns have passed since its start: some thousands of rows),
+-- with the heap's totals at its end. Charts and the time cursor read this
+-- instead of rescanning calls.
 CREATE TABLE time_index (
   id INTEGER PRIMARY KEY, -- stretch number
   t0_ns INTEGER,          -- time of its first call
@@ -193,8 +195,9 @@ CREATE TABLE time_index (
   live_bytes INTEGER,     -- live (requested) bytes after its last call
   live_max INTEGER,       -- highest live bytes inside the stretch
   live_blocks INTEGER,    -- live blocks after its last call
-  mapped_bytes INTEGER,   -- mapped by the allocator (OS_MAP - OS_UNMAP events,
-                          -- or the latest pool snapshot when it is newer)
+  mapped_bytes INTEGER,   -- mapped by the allocator: the latest pool snapshot's
+                          -- figure moved by the OS_MAP/UNMAP/REMAP events since
+                          -- (before the first snapshot: the events alone)
   committed_bytes INTEGER,-- latest snapshot's committed bytes (NULL before one)
   coalesce_runs INTEGER   -- COALESCE_RUN events so far (cumulative)
 );

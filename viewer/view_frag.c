@@ -19,6 +19,11 @@
 
 #define FRAG_GAP (1u << 20) /* inferred regions: split at gaps above 1 MiB */
 
+static int region_cmp(const void *a, const void *b) {
+  const lwv_region_t *x = a, *y = b;
+  return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
 static int block_cmp(const void *a, const void *b) {
   const lwv_block_t *x = a, *y = b;
   return x->addr < y->addr ? -1 : x->addr > y->addr;
@@ -60,20 +65,30 @@ static void frag_draw(lwv_app_t *app, int top, int rows, int cols) {
   if (blocks == NULL) return;
   if (nlive) memcpy(blocks, live, nlive * sizeof *blocks);
   qsort(blocks, nlive, sizeof *blocks, block_cmp);
-  int inferred = 0;
-  if (nreg == 0 && nlive > 0) { /* no OS events: cluster block addresses */
-    inferred = 1;
-    free(reg);
-    reg = malloc(nlive * sizeof *reg);
-    for (size_t i = 0; reg && i < nlive; i++) {
-      uint64_t end = blocks[i].addr + blocks[i].size;
-      if (nreg > 0 && blocks[i].addr <= reg[nreg - 1].addr + reg[nreg - 1].bytes + FRAG_GAP) {
-        if (end > reg[nreg - 1].addr + reg[nreg - 1].bytes)
-          reg[nreg - 1].bytes = end - reg[nreg - 1].addr;
+  /* blocks outside every recorded mapping (mapped before the trace began,
+   * or no OS events at all): cluster their addresses into inferred regions */
+  size_t ninferred = 0;
+  {
+    lwv_region_t *all = realloc(reg, (nreg + nlive + 1) * sizeof *all);
+    if (all == NULL) {
+      free(blocks);
+      free(reg);
+      return;
+    }
+    reg = all;
+    size_t nrec = nreg;
+    for (size_t i = 0; i < nlive; i++) {
+      if (region_of(reg, nrec, blocks[i].addr) >= 0) continue;
+      uint64_t end = blocks[i].addr + (blocks[i].size ? blocks[i].size : 1);
+      lwv_region_t *last = nreg > nrec ? &reg[nreg - 1] : NULL;
+      if (last && blocks[i].addr <= last->addr + last->bytes + FRAG_GAP) {
+        if (end > last->addr + last->bytes) last->bytes = end - last->addr;
       } else {
-        reg[nreg++] = (lwv_region_t){blocks[i].addr, blocks[i].size ? blocks[i].size : 1};
+        reg[nreg++] = (lwv_region_t){blocks[i].addr, end - blocks[i].addr};
+        ninferred++;
       }
     }
+    qsort(reg, nreg, sizeof *reg, region_cmp);
   }
   if (nreg == 0) {
     lwv_print(top + 1, 0, "no heap at the cursor (no mappings and no live blocks yet)");
@@ -142,13 +157,12 @@ static void frag_draw(lwv_app_t *app, int top, int rows, int cols) {
   int y = top + map_rows;
   lwv_print(y++, 0, "one cell = %s   # >=75%% used  + >=25%%  , some  ~ unmerged free  . free",
             lwv_fmt_bytes((uint64_t)cell_bytes, a, sizeof a));
-  lwv_print(y++, 0, "%zu %s regions, %s mapped; live %s in %zu blocks%s%s",
-            nreg, inferred ? "inferred" : "mapped", lwv_fmt_bytes(total, a, sizeof a),
-            lwv_fmt_bytes(live_in, b, sizeof b), nlive, outside ? ", outside mappings " : "",
-            outside ? lwv_fmt_bytes(outside, e, sizeof e) : "");
-  lwv_print(y++, 0, "free %s  largest free extent %s  unmerged (freed since run at seq %llu) %s",
+  lwv_print(y++, 0, "%zu regions (%zu inferred), %s; live %s in %zu blocks%s%s", nreg, ninferred,
+            lwv_fmt_bytes(total, a, sizeof a), lwv_fmt_bytes(live_in, b, sizeof b), nlive,
+            outside ? ", outside " : "", outside ? lwv_fmt_bytes(outside, e, sizeof e) : "");
+  lwv_print(y++, 0, "free %s, largest extent %s; unmerged %s (freed since seq %llu)",
             lwv_fmt_bytes(free_total, a, sizeof a), lwv_fmt_bytes(largest_free, f, sizeof f),
-            (unsigned long long)last_run, lwv_fmt_bytes(unmerged, g, sizeof g));
+            lwv_fmt_bytes(unmerged, g, sizeof g), (unsigned long long)last_run);
   attron(A_BOLD);
   lwv_print(y++, 0, "external fragmentation %.1f%%   overhead (mapped/live) %.2f",
             free_total ? 100.0 * (1.0 - (double)largest_free / (double)free_total) : 0.0,

@@ -2,6 +2,7 @@
  * text chart (from time_index), and the heap's totals at the cursor. */
 #include <curses.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ui.h"
 
@@ -62,8 +63,9 @@ static void overview_draw(lwv_app_t *app, int top, int rows, int cols) {
   } else {
     lwv_print(y, 0, "at cursor: before the first call");
   }
-  lwv_print(y + 2, 0, "trace: %s  pid %llu  %llu calls  peak live %s  final live %s%s",
-            d->exe[0] ? d->exe : "?", (unsigned long long)d->pid, (unsigned long long)d->calls,
+  const char *exe = strrchr(d->exe, '/') ? strrchr(d->exe, '/') + 1 : d->exe;
+  lwv_print(y + 2, 0, "%.20s pid %llu: %llu calls, peak live %s, at end %s%s", exe[0] ? exe : "?",
+            (unsigned long long)d->pid, (unsigned long long)d->calls,
             lwv_fmt_bytes(d->peak_live, a, sizeof a), lwv_fmt_bytes(d->final_live, e, sizeof e),
             d->lost ? "  (records lost!)" : "");
   if (d->error[0]) lwv_print(y + 3, 0, "trace damaged: %s", d->error);

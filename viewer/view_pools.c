@@ -29,7 +29,7 @@ static void pools_draw(lwv_app_t *app, int top, int rows, int cols) {
     return;
   }
   char t[24], a[24], b[24], c[24], u[24];
-  lwv_print(top, 0, "snapshot #%llu at %s: live %s  mapped %s  committed %s  unmerged %s",
+  lwv_print(top, 0, "snapshot %llu at %s: live %s mapped %s committed %s unmerged %s",
             (unsigned long long)snap.id, lwv_fmt_ns(snap.time_ns, t, sizeof t),
             lwv_fmt_bytes(snap.live, a, sizeof a), lwv_fmt_bytes(snap.mapped, b, sizeof b),
             lwv_fmt_bytes(snap.committed, c, sizeof c), lwv_fmt_bytes(snap.unmerged, u, sizeof u));

@@ -81,7 +81,7 @@ static void sites_draw(lwv_app_t *app, int top, int rows, int cols) {
   attron(A_BOLD);
   lwv_print(top, 0, "%10s %9s %10s %10s  %s", "bytes", "allocs", "live@cur", "leaked", "site");
   attroff(A_BOLD);
-  lwv_print(top, cols - 32, "sort: %s%s", sort_names[app->sort_key],
+  lwv_print(top, cols - 26, "sort: %s%s", sort_names[app->sort_key],
             app->sel_state == 2 ? " (range)" : "");
   int list_rows = rows - 1;
   if (app->selected < app->scroll) app->scroll = app->selected;
