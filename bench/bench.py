@@ -106,7 +106,7 @@ def lwb_run(ctx, preload, argv, stdin=None, env=None, background=False, tag="run
 def lwb_wait(p, out, err, timeout=600):
     line, _ = p.communicate(timeout=timeout)
     r = parse_kv(line)
-    res = {"wall_s": float(r.get("wall_s", "nan")), "maxrss_kb": int(r.get("maxrss_kb", "0")),
+    res = {"wall_s": float(r.get("wall_s", "nan")), "cpu_s": float(r.get("cpu_s", "nan")), "maxrss_kb": int(r.get("maxrss_kb", "0")),
            "status": int(r.get("status", "-1")), "preload_seen": int(r.get("preload_seen", "0"))}
     with open(out, errors="replace") as f:
         res["out"] = f.read()
@@ -142,6 +142,7 @@ def run_synthetic(ctx, name, alloc, scale=None, flags=()):
     extra = {k: v for k, v in lwb.items()
              if k not in ("workload", "work_s", "base_rss_kb", "peak_live_bytes")}
     extra["wall_s"] = res["wall_s"]
+    extra["cpu_s"] = res["cpu_s"]
     return result(float(lwb.get("work_s", "nan")), res["maxrss_kb"], int(lwb.get("base_rss_kb", 0)),
                   int(lwb.get("peak_live_bytes", 0)), 0, checksum, error, extra)
 
@@ -400,7 +401,7 @@ class RealWorkload:
         res, checksum = self.prog.run(ctx, preload)
         live, base_live = self.live if self.live else (None, None)
         return result(res["wall_s"], res["maxrss_kb"], self.base[alloc], live, base_live, checksum,
-                      check_run(res, preload), {"wall_s": res["wall_s"]})
+                      check_run(res, preload), {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"]})
 
 
 # ---- statistics and tables ---------------------------------------------------
@@ -456,6 +457,7 @@ def summarise(rows, workloads, allocs):
                 "error": "",
                 "time": statistics.median(r["time_s"] for r in rs),
                 "rss": statistics.median(r["rss_kb"] for r in rs),
+                "cpu": statistics.median(float(r["extra"].get("cpu_s", "nan")) for r in rs),
                 "waste": statistics.median(wastes) if None not in wastes else None,
                 "extra": rs[len(rs) // 2]["extra"],
                 "runs": len(rs),
@@ -639,7 +641,7 @@ def main():
     ap.add_argument("--allocators", default=",".join(ALLOCATORS))
     ap.add_argument("--callgrind", action="store_true", help="count instructions of the single-threaded "
                     "workloads under valgrind instead of the race")
-    ap.add_argument("--callgrind-scale", type=float, default=0.05)
+    ap.add_argument("--callgrind-scale", type=float, default=0.1)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -663,7 +665,9 @@ def main():
     cmdline = os.environ.get("LWB_CMDLINE", "bench/bench.py " + " ".join(sys.argv[1:]))
     head = ["# lwbench results", "", "- date: %s" % stamp, "- machine: %s, %d cores" % (os.uname().machine, os.cpu_count()),
             "- allocators: " + ", ".join("%s=%s" % (a, ctx.libs[a] or "(none: glibc)") for a in allocs),
-            "- runs: %d, scale %.2g, seed %d" % (args.runs, args.scale, SEED), ""]
+            "- runs: %d, scale %.2g, seed %d" % (args.runs, args.scale, SEED),
+            "- lw built from: %s" % (os.environ.get("LWB_LW_VERSION") or "?") if "lw" in allocs else "- lw: not built",
+            "- machine load average at start: %.1f %.1f %.1f" % os.getloadavg(), ""]
 
     if args.callgrind:
         workloads = [w for w in (only or SINGLE_THREADED) if w in SINGLE_THREADED]
@@ -685,6 +689,8 @@ def main():
                 s["base_rss_kb"] = statistics.median(r["base_rss_kb"] for r in rows
                                                      if r["workload"] == w and r["alloc"] == a)
     parts = head + ["## Time (median; ratio to glibc)", "", metric_table(summ, workloads, allocs, "time", fmt_time), "",
+                    "## CPU time, user+sys of the process holding the allocator (median; ratio to glibc)", "",
+                    metric_table(summ, workloads, allocs, "cpu", fmt_time), "",
                     "## Peak RSS (median; ratio to glibc)", "", metric_table(summ, workloads, allocs, "rss", fmt_kb), "",
                     "## Waste = (peak RSS - base RSS) - (peak live - base live) requested bytes (median)", "",
                     waste_table(summ, workloads, allocs), ""]

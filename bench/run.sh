@@ -43,17 +43,28 @@ cmake --build "$BENCH_BUILD" -j"$(nproc)" >/dev/null
 
 if [[ -z "${LW_LIB:-}" ]]; then
   # Build (or refresh) the allocator in the project's build tree, keeping
-  # whatever configuration it already has (default RelWithDebInfo). A
-  # failure only drops lw from the race.
+  # whatever configuration it has. If the whole project does not configure
+  # (a tool or test dir broken mid-edit), build lib/ alone in
+  # $BUILD_DIR/bench-lw instead. A failure of both only drops lw.
   LW_LIB=$BUILD_DIR/lib/liblwmalloc.so
   log=$BENCH_BUILD/lw-build.log
   if { [[ -f $BUILD_DIR/CMakeCache.txt ]] || cmake -S . -B "$BUILD_DIR" >"$log" 2>&1; } &&
      cmake --build "$BUILD_DIR" --target lwmalloc -j"$(nproc)" >>"$log" 2>&1; then
     :
+  elif cmake -S . -B "$BUILD_DIR/bench-lw" -DLW_BUILD_TOOLS=OFF -DLW_BUILD_TESTS=OFF \
+         -DLW_BUILD_BENCH=OFF >>"$log" 2>&1 &&
+       cmake --build "$BUILD_DIR/bench-lw" --target lwmalloc -j"$(nproc)" >>"$log" 2>&1; then
+    echo "run.sh: the project does not configure; using lib/ built alone in $BUILD_DIR/bench-lw" >&2
+    LW_LIB=$BUILD_DIR/bench-lw/lib/liblwmalloc.so
   else
+    rm -f "$BUILD_DIR/bench-lw/lib/liblwmalloc.so"*
     echo "run.sh: liblwmalloc.so does not build (see $log); lw is left out" >&2
+    LW_LIB=$BUILD_DIR/bench-lw/lib/liblwmalloc.so
   fi
 fi
+# Which allocator sources were measured (shown in the results header).
+export LWB_LW_VERSION="$(git -C "$root" log -1 --format='%h %cd' --date=format:'%H:%M' -- lib 2>/dev/null || true)$(
+  git -C "$root" status --porcelain -- lib 2>/dev/null | grep -q . && echo ' + uncommitted lib/ changes' || true)"
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
