@@ -156,6 +156,7 @@ typedef struct rp_opts_s {
   int check;    /* --check: no overlap with a live block */
   int serial;   /* --serial: one thread, global order */
   int no_rss;   /* internal (bench): no sampler thread */
+  int free_at_end; /* in-process use: free the blocks still live at the end */
   unsigned lat_every; /* time 1 op in lat_every (pseudo-random); 0 = none */
 #define RP_LAT_EVERY_DEFAULT 16   /* for traces of more than RP_LAT_ALL_BELOW ops */
 #define RP_LAT_ALL_BELOW (1u << 20) /* smaller traces: every op is timed */

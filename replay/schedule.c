@@ -192,8 +192,10 @@ exec_op(sched_t *s, sched_thread_t *t, const rp_op_t *op, uint64_t oi) {
   t->ops_done++;
   if (op->out_block == RP_NONE) return 0;
   if (!out) return violation(s, op, oi, "returned NULL where the trace had success");
-  if ((uintptr_t)out & (required_align(s, op) - 1))
+  if ((uintptr_t)out & (required_align(s, op) - 1)) {
+    atomic_store_explicit(&s->ptrs[op->out_block], out, memory_order_relaxed); /* freeable */
     return violation(s, op, oi, "result not aligned as asked");
+  }
   if (s->o.touch) {
     uint64_t from = (op_class(op->op) == RP_CL_REALLOC && op->in_block != RP_NONE)
                         ? s->plan->bsize[op->in_block] : 0;
@@ -237,6 +239,22 @@ static void *map_zeroed(size_t bytes) {
   void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   return p == MAP_FAILED ? NULL : p;
+}
+
+/* After the measurement: frees what the trace left live (for in-process
+ * callers; a child just exits). A block is live if it was made and no
+ * executed op consumed it. */
+static void free_leftovers(sched_t *s) {
+  const rp_plan_t *p = s->plan;
+  for (uint32_t k = 0; k < p->hdr->nthreads; k++) {
+    const rp_op_t *op = &p->ops[p->threads[k].first_op];
+    for (uint64_t i = 0; i < s->th[k].ops_done; i++)
+      if (op[i].in_block != RP_NONE) atomic_store(&s->ptrs[op[i].in_block], NULL);
+  }
+  for (uint64_t b = 0; b < p->hdr->nblocks; b++) {
+    void *ptr = atomic_load_explicit(&s->ptrs[b], memory_order_relaxed);
+    if (ptr) s->fns.free(ptr);
+  }
 }
 
 static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6; }
@@ -330,6 +348,7 @@ int rp_replay(const rp_plan_t *plan, const rp_fns_t *fns, const rp_opts_t *o, rp
     failed = 1;
   }
   res->status = failed;
+  if (o->free_at_end) free_leftovers(&s);
   rp_ivset_free(s.iv);
   munmap(s.ptrs, ptr_bytes ? ptr_bytes : 1);
   munmap(s.th, th_bytes ? th_bytes : 1);

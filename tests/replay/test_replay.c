@@ -198,7 +198,8 @@ static void replay_kind(const char *kind, uint32_t threads, int serial, int chec
   memset(&r1, 0, sizeof r1);
   memset(&r2, 0, sizeof r2);
   rp_backend_fns("", &f, r1.malloc_from, sizeof r1.malloc_from, r1.fallbacks, sizeof r1.fallbacks);
-  rp_opts_t o = {.serial = serial, .check = check, .touch = check, .lat_every = 1, .label = "glibc"};
+  rp_opts_t o = {.serial = serial, .check = check, .touch = check, .lat_every = 1,
+                 .label = "glibc", .free_at_end = 1};
   EXPECT(rp_replay(&p, &f, &o, &r1) == 0);
   if (r1.status) fprintf(stderr, "  %s\n", r1.error);
   EXPECT(rp_replay(&p, &f, &o, &r2) == 0);
@@ -227,7 +228,7 @@ TEST(replay_serial_and_threaded_make_the_same_op_stream) {
   rp_fns_t f;
   static rp_result_t a, b;
   rp_backend_fns("", &f, a.malloc_from, sizeof a.malloc_from, a.fallbacks, sizeof a.fallbacks);
-  rp_opts_t o = {.label = "glibc", .lat_every = 16};
+  rp_opts_t o = {.label = "glibc", .lat_every = 16, .free_at_end = 1};
   EXPECT(rp_replay(&p, &f, &o, &a) == 0);
   o.serial = 1;
   EXPECT(rp_replay(&p, &f, &o, &b) == 0);
@@ -249,7 +250,7 @@ static void expect_violation(rp_fns_t f, int check, const char *what) {
   ASSERT(build_synth("churn", 20000, 2, &p) == 0);
   static rp_result_t r;
   memset(&r, 0, sizeof r);
-  rp_opts_t o = {.check = check, .label = "bad"};
+  rp_opts_t o = {.check = check, .label = "bad", .free_at_end = 1};
   EXPECT(rp_replay(&p, &f, &o, &r) != 0);
   EXPECT(r.status != 0);
   EXPECT(strstr(r.error, what) != NULL);
