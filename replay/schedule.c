@@ -283,10 +283,15 @@ int rp_replay(const rp_plan_t *plan, const rp_fns_t *fns, const rp_opts_t *o, rp
 
   /* Start every replay thread and let it park before the clock starts. */
   unsigned started = 0;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  /* A trace may have thousands of threads; the engine needs little stack
+   * (the allocator under test runs on it too, so not too little). */
+  pthread_attr_setstacksize(&attr, 512 * 1024);
   if (!o->serial) {
     for (uint32_t k = 0; k < h->nthreads; k++) {
       if (plan->threads[k].nops == 0) continue;
-      int e = pthread_create(&s.th[k].pt, NULL, thread_main, &s.th[k]);
+      int e = pthread_create(&s.th[k].pt, &attr, thread_main, &s.th[k]);
       if (e != 0) {
         snprintf(res->error, sizeof res->error, "cannot start replay thread %u of %llu: %s", k,
                  (unsigned long long)h->nthreads, strerror(e));
@@ -299,6 +304,7 @@ int rp_replay(const rp_plan_t *plan, const rp_fns_t *fns, const rp_opts_t *o, rp
     unsigned spins = 0;
     while (atomic_load(&s.ready) < started) backoff(&spins);
   }
+  pthread_attr_destroy(&attr);
   res->rss_base = rp_rss_now();
   rp_sampler_t *sampler = o->no_rss ? NULL : rp_sampler_start(5);
   struct rusage ru0, ru1;

@@ -212,6 +212,11 @@ static void replay_kind(const char *kind, uint32_t threads, int serial, int chec
   for (int c = 0; c < RP_NCLASSES; c++) timed += r1.lat[c].count;
   EXPECT_EQ_U(timed, p.hdr->nops); /* lat_every = 1: every op timed */
   EXPECT(r1.rss_peak >= r1.rss_base && r1.rss_peak > 0);
+  if (!strcmp(kind, "churn")) { /* independent threads: never synchronised */
+    EXPECT_EQ_U(p.hdr->handoffs, 0);
+    EXPECT_EQ_U(r1.waits, 0);
+  }
+  if (!strcmp(kind, "handoff")) EXPECT(p.hdr->handoffs > 10000);
   rp_plan_unmap(&p);
 }
 
