@@ -7,8 +7,9 @@
  * plan in a memfd that the child inherits and maps; the child writes one
  * rp_result_t back on a pipe.
  *
- * Named peers are the Debian packages; a missing one is reported with the
- * package to install. "lw" is liblwmalloc.so from the build tree next to
+ * Named peers are the Debian packages, looked up in the multiarch lib dir
+ * (or only in $LWREPLAY_LIBDIR when set); a missing one is reported with
+ * the package to install. "lw" is liblwmalloc.so from the build tree next to
  * this executable (../lib/) or the install lib dir. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -59,6 +60,11 @@ static void libc_dir(char *dir, size_t len) {
 }
 
 static int find_system_lib(const char *soname, char *out, size_t len) {
+  const char *only = getenv("LWREPLAY_LIBDIR"); /* e.g. a sysroot's lib dir */
+  if (only && *only) {
+    snprintf(out, len, "%s/%s", only, soname);
+    return readable(out) ? 0 : -1;
+  }
   char dir[PATH_MAX];
   libc_dir(dir, sizeof dir);
   const char *dirs[] = {dir, NULL, "/usr/lib/" LW_MULTIARCH, "/usr/lib", "/usr/local/lib"};
@@ -178,14 +184,38 @@ static void *resolve(const char *name, const char *malloc_obj, int any, char *fb
   return f;
 }
 
+/* A static executable has no dynamic symbols: the linked-in functions are
+ * the allocator. */
+static void static_fns(rp_fns_t *f) {
+  f->malloc = malloc;
+  f->free = free;
+  f->calloc = calloc;
+  f->realloc = realloc;
+  f->reallocarray = reallocarray;
+  f->memalign = memalign;
+  f->posix_memalign = posix_memalign;
+  f->aligned_alloc = aligned_alloc;
+  f->valloc = valloc;
+  f->pvalloc = pvalloc;
+  f->free_sized = emu_free_sized;
+  f->free_aligned_sized = emu_free_aligned_sized;
+}
+
 void rp_backend_fns(const char *so, rp_fns_t *fns, char *malloc_from, size_t mflen,
                     char *fallbacks, size_t fblen) {
   Dl_info info;
   void *m = dlsym(RTLD_DEFAULT, "malloc");
-  const char *obj = m && dladdr(m, &info) && info.dli_fname ? info.dli_fname : "?";
+  fallbacks[0] = 0;
+  if (!m) {
+    static_fns(&base);
+    *fns = base;
+    snprintf(malloc_from, mflen, "(statically linked)");
+    snprintf(fallbacks, fblen, "free_sized,free_aligned_sized");
+    return;
+  }
+  const char *obj = dladdr(m, &info) && info.dli_fname ? info.dli_fname : "?";
   snprintf(malloc_from, mflen, "%s", obj);
   int any = !so || !so[0];
-  fallbacks[0] = 0;
   /* The core four must be there: the parent checks malloc_from. */
   base.malloc = (void *(*)(size_t))m;
   base.free = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");

@@ -244,7 +244,7 @@ TEST(replay_serial_and_threaded_make_the_same_op_stream) {
 /* Misbehaving allocators: each must stop the replay with one message. */
 static void *null_malloc(size_t n) { return n > 1000 ? NULL : malloc(n); }
 static void *odd_malloc(size_t n) { return (char *)malloc(n + 16) + 1; }
-static void odd_free(void *p) { free(p ? (char *)p - 1 : p); }
+static void odd_free(void *p) { free((uintptr_t)p & 1 ? (char *)p - 1 : p); } /* calloc's are even */
 static alignas(64) char shared_buf[1 << 20];
 static void *same_malloc(size_t n) { return n <= sizeof shared_buf ? shared_buf : NULL; }
 static void *same_calloc(size_t c, size_t n) { return same_malloc(c * n); }
