@@ -123,7 +123,7 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
   for (int i = 0; i < IVL_LEVELS; i++) strcat(in_list, i ? ",?" : "?");
   char live_sql[512];
   snprintf(live_sql, sizeof live_sql,
-           "SELECT seq, addr, size, time_ns, tid, stack_id FROM blocks WHERE ivl IN (%s)"
+           "SELECT seq, addr, size, time_ns, tid, stack_id FROM calls WHERE ivl IN (%s)"
            " AND seq <= ?%d AND (end_seq IS NULL OR end_seq > ?%d)",
            in_list, IVL_LEVELS + 1, IVL_LEVELS + 1);
   if (load_time_index(d) ||
@@ -139,7 +139,8 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
               " FROM frames f LEFT JOIN symbols s ON s.ip = f.ip"
               " LEFT JOIN modules m ON m.id = s.module_id WHERE f.stack_id = ? ORDER BY f.level") ||
       db_prep(d, &d->q_last_run, "SELECT max(seq) FROM allocator_events WHERE kind = ? AND seq <= ?") ||
-      db_prep(d, &d->q_freed, "SELECT addr, size FROM blocks WHERE end_seq > ? AND end_seq <= ?")) {
+      db_prep(d, &d->q_freed, "SELECT in_addr, freed_size FROM calls WHERE seq > ? AND seq <= ?"
+                             " AND freed_size > 0")) {
     snprintf(err, errlen, "%s: unexpected database content: %s", path, sqlite3_errmsg(d->db));
     lwv_db_close(d);
     return NULL;

@@ -1,13 +1,14 @@
 /* Trace → SQLite import.
  *
- * Pass 1 streams the trace (through tracer/trace_read.h only) into calls,
- * allocator_events, modules, pool snapshots; stacks and threads are kept in
- * memory and written at the end of the pass, stacks symbolised from the
- * module map (elfsym.c).
- * Pass 2 reads calls back in seq order (the trace interleaves per-thread
- * chunks, so file order is not seq order) merged with allocator events and
- * snapshots, follows every block from allocation to free with an address
- * map, and writes blocks, sites, threads and time_index.
+ * Pass 1 streams the trace (through tracer/trace_read.h only): calls go to
+ * a seq-indexed table (callbuf.c; the trace interleaves per-thread chunks,
+ * so file order is not seq order), allocator events, modules and pool
+ * snapshots to SQLite; stacks and threads are kept in memory and written at
+ * the end of the pass, stacks symbolised from the module map (elfsym.c).
+ * Pass 2 walks the calls in seq order merged with events and snapshots,
+ * follows every block from allocation to free with an address map, and
+ * records each block's end in its allocating call; it fills sites, threads
+ * and time_index. Pass 3 appends the calls table in seq order.
  * Rows go through prepared statements in transactions of IMPORT_BATCH rows;
  * indexes are built after the load. */
 #include "import.h"
@@ -22,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "callbuf.h"
 #include "elfsym.h"
 #include "events.h"
 #include "schema_sql.h"
@@ -57,11 +59,15 @@ typedef struct site_s {
   uint64_t allocs, bytes, max_size, leaked, leaked_bytes;
 } site_t;
 
-/* A live block during pass 2 (slab entry; the address map holds indexes). */
-typedef struct live_s {
-  uint64_t seq, size, time_ns, addr;
-  uint32_t tid, stack_id;
-} live_t;
+/* Allocator events and snapshot totals, kept for pass 2's merge by seq. */
+typedef struct event_s {
+  uint64_t seq, a, b, c;
+  unsigned kind;
+} event_t;
+
+typedef struct snap_s {
+  uint64_t seq, mapped, committed;
+} snap_t;
 
 typedef struct importer_s {
   sqlite3 *db;
@@ -74,7 +80,7 @@ typedef struct importer_s {
   double t_start, t_last_draw;
   int drawn;
 
-  sqlite3_stmt *ins_call, *ins_event, *ins_module, *ins_snap, *ins_class, *ins_block;
+  sqlite3_stmt *ins_call, *ins_event, *ins_module, *ins_snap, *ins_class;
   sqlite3_stmt *ins_ti, *ins_meta;
 
   module_t *mods;
@@ -87,6 +93,12 @@ typedef struct importer_s {
   u64map_t thread_ids; /* tid -> index */
   site_t *sites;       /* indexed by stack id (grown on demand) */
   size_t capsites;
+  callbuf_t cb;        /* every call, by seq */
+  event_t *evs;
+  size_t nevs, capevs;
+  snap_t *snapv;
+  size_t capsnapv;
+  uint64_t dup_seqs;   /* records whose seq was already taken (corrupt input) */
 
   uint64_t records, calls, events, snaps, lost, last_seq, end_ns, forks, execs;
   int have_end;
@@ -208,26 +220,44 @@ static site_t *site_get(importer_t *im, uint32_t stack_id) {
 /* ---- pass 1: the trace stream ----------------------------------------- */
 
 static int on_call(importer_t *im, const lwt_record_t *r) {
-  sqlite3_stmt *st = im->ins_call;
   unsigned op = r->call.op;
-  bind_u64(st, 1, r->seq, 0);
-  bind_u64(st, 2, r->time_ns, 0);
-  bind_u64(st, 3, r->tid, 0);
-  bind_u64(st, 4, op, 0);
-  if (lwt_op_has_size(op)) bind_u64(st, 5, r->call.size, 0);
-  else sqlite3_bind_null(st, 5);
-  bind_u64(st, 6, r->call.align, 1);
-  bind_u64(st, 7, r->call.out_ptr, 1);
-  bind_u64(st, 8, r->call.in_ptr, 1);
-  bind_u64(st, 9, lwt_op_frees(op) && r->call.in_ptr ? r->call.free_seq : 0, 1);
-  bind_u64(st, 10, r->call.stack_id, 1);
+  call_slot_t *sl = callbuf_slot(&im->cb, r->seq);
+  if (sl == NULL) return fail(im, "%s", "cannot grow the call table (seq out of range?)");
+  if (sl->op != 0) {
+    im->dup_seqs++;
+    return 0;
+  }
+  sl->op = (uint8_t)op;
+  sl->time_ns = r->time_ns;
+  sl->tid = r->tid;
+  sl->stack_id = r->call.stack_id;
+  sl->size = lwt_op_has_size(op) ? r->call.size : 0;
+  sl->align = (uint32_t)r->call.align;
+  sl->addr = lwt_op_has_out(op) ? r->call.out_ptr : 0;
+  sl->in_addr = lwt_op_has_in(op) ? r->call.in_ptr : 0;
+  sl->free_seq = lwt_op_frees(op) && sl->in_addr ? r->call.free_seq : 0;
   im->calls++;
   thread_t_ *t = thread_get(im, r->tid);
   if (t && !t->started) {
     t->started = 1;
     t->start_ns = r->time_ns;
   }
-  return step_reset(im, st);
+  /* a realloc releases its old block at free_seq, before it returns: a
+   * MARK slot there makes pass 2 free it in the right order. A failed
+   * realloc (NULL for a non-zero size) frees nothing. */
+  if (sl->free_seq != 0 && sl->free_seq < r->seq && !(sl->addr == 0 && sl->size != 0)) {
+    uint64_t seq = r->seq, in = sl->in_addr, time = r->time_ns;
+    call_slot_t *mark = callbuf_slot(&im->cb, sl->free_seq);
+    if (mark == NULL) return fail(im, "%s", "cannot grow the call table");
+    if (mark->op == 0) {
+      mark->op = CALLBUF_MARK;
+      mark->in_addr = in;
+      mark->free_seq = seq;
+      mark->time_ns = time;
+      mark->tid = r->tid;
+    }
+  }
+  return 0;
 }
 
 static int on_event(importer_t *im, const lwt_record_t *r) {
@@ -240,6 +270,10 @@ static int on_event(importer_t *im, const lwt_record_t *r) {
   bind_u64(st, 6, r->event.b, 0);
   bind_u64(st, 7, r->event.c, 0);
   im->events++;
+  event_t *v = grow(im->evs, &im->capevs, im->nevs + 1, sizeof *v);
+  if (v == NULL) return fail(im, "%s", "out of memory");
+  im->evs = v;
+  v[im->nevs++] = (event_t){r->seq, r->event.a, r->event.b, r->event.c, r->event.kind};
   return step_reset(im, st);
 }
 
@@ -291,6 +325,10 @@ static int on_stack(importer_t *im, const lwt_record_t *r) {
 
 static int on_snapshot(importer_t *im, const lwt_record_t *r) {
   sqlite3_stmt *st = im->ins_snap;
+  snap_t *v = grow(im->snapv, &im->capsnapv, im->snaps + 1, sizeof *v);
+  if (v == NULL) return fail(im, "%s", "out of memory");
+  im->snapv = v;
+  v[im->snaps] = (snap_t){r->seq, r->pool.mapped_bytes, r->pool.committed_bytes};
   im->snaps++;
   bind_u64(st, 1, im->snaps, 0);
   bind_u64(st, 2, r->time_ns, 0);
@@ -477,9 +515,7 @@ static uint64_t ivl_key(uint64_t seq, uint64_t end) {
 }
 
 typedef struct pass2_s {
-  u64map_t addrs; /* block address -> slab index */
-  live_t *slab;
-  size_t nslab, capslab, free_head; /* free list threaded through seq */
+  u64map_t addrs;   /* live block address -> seq of its allocating call */
   u64map_t regions; /* OS mapping start -> bytes */
   uint64_t live_bytes, live_blocks, peak_live, peak_seq, committed;
   /* mapped = snap_mapped + (ev_mapped - ev_at_snap): the latest snapshot's
@@ -494,90 +530,55 @@ typedef struct pass2_s {
   uint64_t ti_calls_cap, ti_ns_cap; /* stretch bounds for this trace */
 } pass2_t;
 
-static int block_write(importer_t *im, const live_t *b, uint64_t end_seq, uint64_t end_ns,
-                       uint64_t end_tid, int ended) {
-  sqlite3_stmt *st = im->ins_block;
-  bind_u64(st, 1, b->seq, 0);
-  bind_u64(st, 2, b->addr, 0);
-  bind_u64(st, 3, b->size, 0);
-  bind_u64(st, 4, b->tid, 0);
-  bind_u64(st, 5, b->stack_id, 1);
-  bind_u64(st, 6, b->time_ns, 0);
-  if (ended) {
-    bind_u64(st, 7, end_seq, 0);
-    bind_u64(st, 8, end_ns, 0);
-    bind_u64(st, 9, end_tid, 0);
-  } else {
-    for (int i = 7; i <= 9; i++) sqlite3_bind_null(st, i);
-  }
-  bind_u64(st, 10, ivl_key(b->seq, ended ? end_seq : IVL_INF), 0);
-  return step_reset(im, st);
-}
-
-/* Ends the live block at addr (if any) at end_seq. */
-static int block_end(importer_t *im, pass2_t *p, uint64_t addr, uint64_t end_seq, uint64_t end_ns,
-                     uint32_t tid) {
-  uint64_t *slot = u64map_get(&p->addrs, addr);
-  if (slot == NULL) {
+/* Ends the live block at addr at seq `end`; returns its size (0 if the
+ * address held no block we saw allocated). */
+static uint64_t block_end(importer_t *im, pass2_t *p, uint64_t addr, uint64_t end, uint32_t tid) {
+  uint64_t *v = u64map_get(&p->addrs, addr);
+  if (v == NULL) {
     p->unknown_frees++;
     return 0;
   }
-  size_t idx = (size_t)*slot;
-  live_t *b = &p->slab[idx];
-  if (block_write(im, b, end_seq, end_ns, tid, 1) != 0) return -1;
-  p->live_bytes -= b->size;
+  call_slot_t *a = &im->cb.slots[*v];
+  a->end_seq = end;
+  p->live_bytes -= a->size;
   p->live_blocks--;
-  p->ti_freed += b->size;
+  p->ti_freed += a->size;
   thread_t_ *t = thread_get(im, tid);
   if (t) {
     t->frees++;
-    t->freed_bytes += b->size;
+    t->freed_bytes += a->size;
   }
   u64map_del(&p->addrs, addr);
-  b->seq = p->free_head; /* slab free list */
-  p->free_head = idx + 1;
-  return 0;
+  return a->size;
 }
 
-static int block_start(importer_t *im, pass2_t *p, uint64_t seq, uint64_t addr, uint64_t size,
-                       uint64_t time_ns, uint32_t tid, uint32_t stack_id) {
-  if (u64map_get(&p->addrs, addr) != NULL) {
-    /* still live in our model: its free is ordered after this call (a
-     * realloc's free racing a reuse); end it here */
+static int block_start(importer_t *im, pass2_t *p, uint64_t seq) {
+  const call_slot_t *sl = &im->cb.slots[seq];
+  if (u64map_get(&p->addrs, sl->addr) != NULL) {
+    /* still live in our model: its free was not seen (a free of memory
+     * the recorder missed); end it here */
     p->reused_live++;
-    if (block_end(im, p, addr, seq, time_ns, tid) != 0) return -1;
+    block_end(im, p, sl->addr, seq, sl->tid);
   }
-  size_t idx;
-  if (p->free_head) {
-    idx = p->free_head - 1;
-    p->free_head = (size_t)p->slab[idx].seq;
-  } else {
-    live_t *v = grow(p->slab, &p->capslab, p->nslab + 1, sizeof *v);
-    if (v == NULL) return fail(im, "%s", "out of memory");
-    p->slab = v;
-    idx = p->nslab++;
-  }
-  p->slab[idx] = (live_t){seq, size, time_ns, addr, tid, stack_id};
   int added;
-  uint64_t *slot = u64map_put(&p->addrs, addr, &added);
-  if (slot == NULL) return fail(im, "%s", "out of memory");
-  *slot = idx;
-  p->live_bytes += size;
+  uint64_t *v = u64map_put(&p->addrs, sl->addr, &added);
+  site_t *s = site_get(im, sl->stack_id);
+  thread_t_ *t = thread_get(im, sl->tid);
+  if (v == NULL || s == NULL || t == NULL) return fail(im, "%s", "out of memory");
+  *v = seq;
+  p->live_bytes += sl->size;
   p->live_blocks++;
-  p->ti_alloc += size;
+  p->ti_alloc += sl->size;
   if (p->live_bytes > p->ti_max) p->ti_max = p->live_bytes;
   if (p->live_bytes > p->peak_live) {
     p->peak_live = p->live_bytes;
     p->peak_seq = seq;
   }
-  site_t *s = site_get(im, stack_id);
-  thread_t_ *t = thread_get(im, tid);
-  if (s == NULL || t == NULL) return fail(im, "%s", "out of memory");
   s->allocs++;
-  s->bytes += size;
-  if (size > s->max_size) s->max_size = size;
+  s->bytes += sl->size;
+  if (sl->size > s->max_size) s->max_size = sl->size;
   t->allocs++;
-  t->alloc_bytes += size;
+  t->alloc_bytes += sl->size;
   return 0;
 }
 
@@ -603,26 +604,26 @@ static int ti_flush(importer_t *im, pass2_t *p) {
   return step_reset(im, st);
 }
 
-static void apply_event(pass2_t *p, unsigned kind, uint64_t a, uint64_t b, uint64_t c) {
+static void apply_event(pass2_t *p, const event_t *e) {
   int added;
   uint64_t *sz;
-  switch (kind) {
+  switch (e->kind) {
   case LW_EV_COALESCE_RUN: p->coalesce_runs++; break;
   case LW_EV_OS_MAP:
-    p->ev_mapped += (int64_t)b;
-    if ((sz = u64map_put(&p->regions, a, &added)) != NULL) *sz = b;
+    p->ev_mapped += (int64_t)e->b;
+    if ((sz = u64map_put(&p->regions, e->a, &added)) != NULL) *sz = e->b;
     break;
   case LW_EV_OS_UNMAP:
-    p->ev_mapped -= (int64_t)b;
-    if ((sz = u64map_get(&p->regions, a)) != NULL && *sz <= b) u64map_del(&p->regions, a);
+    p->ev_mapped -= (int64_t)e->b;
+    if ((sz = u64map_get(&p->regions, e->a)) != NULL && *sz <= e->b) u64map_del(&p->regions, e->a);
     break;
   case LW_EV_OS_REMAP:
-    if ((sz = u64map_get(&p->regions, a)) != NULL) {
+    if ((sz = u64map_get(&p->regions, e->a)) != NULL) {
       p->ev_mapped -= (int64_t)*sz;
-      u64map_del(&p->regions, a);
+      u64map_del(&p->regions, e->a);
     }
-    p->ev_mapped += (int64_t)c;
-    if ((sz = u64map_put(&p->regions, b, &added)) != NULL) *sz = c;
+    p->ev_mapped += (int64_t)e->c;
+    if ((sz = u64map_put(&p->regions, e->b, &added)) != NULL) *sz = e->c;
     break;
   default: break;
   }
@@ -630,6 +631,14 @@ static void apply_event(pass2_t *p, unsigned kind, uint64_t a, uint64_t b, uint6
   if (p->mapped < 0) p->mapped = 0;
 }
 
+static int event_cmp(const void *a, const void *b) {
+  const event_t *x = a, *y = b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Pass 2: walks the call table in seq order (merging events and
+ * snapshots), follows every block by address, and writes back each
+ * block's end and each free's size; fills sites, threads and time_index. */
 static int pass2(importer_t *im) {
   pass2_t p;
   memset(&p, 0, sizeof p);
@@ -639,53 +648,29 @@ static int pass2(importer_t *im) {
   if (p.ti_calls_cap > TI_MAX_CALLS) p.ti_calls_cap = TI_MAX_CALLS;
   p.ti_ns_cap = im->end_ns / TI_TARGET;
   if (p.ti_ns_cap < 1000) p.ti_ns_cap = 1000;
-  sqlite3_stmt *calls = NULL, *evs = NULL, *snaps = NULL, *early = NULL;
-  int rc = -1, ev_rc = SQLITE_DONE, sn_rc = SQLITE_DONE, ea_rc = SQLITE_DONE;
-  if (prep(im, &calls, "SELECT seq, time_ns, tid, op, size, addr, in_addr, free_seq, stack_id "
-                       "FROM calls ORDER BY seq") ||
-      prep(im, &evs, "SELECT seq, kind, a, b, c FROM allocator_events ORDER BY seq") ||
-      prep(im, &snaps, "SELECT seq, mapped_bytes, committed_bytes FROM pool_snapshots ORDER BY id") ||
-      /* frees ordered before their call completed (realloc: free_seq <
-       * seq), merged in at their own seq; failed reallocs free nothing */
-      prep(im, &early, "SELECT free_seq, in_addr, tid, time_ns FROM calls WHERE free_seq < seq"
-                       " AND NOT (addr IS NULL AND size > 0) ORDER BY free_seq"))
-    goto out;
-  ev_rc = sqlite3_step(evs);
-  sn_rc = sqlite3_step(snaps);
-  ea_rc = sqlite3_step(early);
-  uint64_t n = 0;
-  int crc;
-  while ((crc = sqlite3_step(calls)) == SQLITE_ROW) {
-    uint64_t seq = (uint64_t)sqlite3_column_int64(calls, 0);
-    uint64_t time_ns = (uint64_t)sqlite3_column_int64(calls, 1);
-    uint32_t tid = (uint32_t)sqlite3_column_int64(calls, 2);
-    unsigned op = (unsigned)sqlite3_column_int(calls, 3);
-    uint64_t size = (uint64_t)sqlite3_column_int64(calls, 4);
-    uint64_t addr = (uint64_t)sqlite3_column_int64(calls, 5);
-    uint64_t in = (uint64_t)sqlite3_column_int64(calls, 6);
-    uint64_t free_seq = (uint64_t)sqlite3_column_int64(calls, 7);
-    uint32_t stack_id = (uint32_t)sqlite3_column_int64(calls, 8);
-    for (; ev_rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(evs, 0) < seq;
-         ev_rc = sqlite3_step(evs))
-      apply_event(&p, (unsigned)sqlite3_column_int(evs, 1), (uint64_t)sqlite3_column_int64(evs, 2),
-                  (uint64_t)sqlite3_column_int64(evs, 3), (uint64_t)sqlite3_column_int64(evs, 4));
-    for (; sn_rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(snaps, 0) <= seq;
-         sn_rc = sqlite3_step(snaps)) {
-      p.snap_mapped = sqlite3_column_int64(snaps, 1);
+  qsort(im->evs, im->nevs, sizeof *im->evs, event_cmp);
+  size_t ei = 0, si = 0;
+  int rc = -1;
+  call_slot_t *slots = im->cb.slots;
+  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
+    call_slot_t *sl = &slots[seq];
+    if (sl->op == 0) continue;
+    for (; ei < im->nevs && im->evs[ei].seq < seq; ei++) apply_event(&p, &im->evs[ei]);
+    for (; si < im->snaps && im->snapv[si].seq <= seq; si++) {
+      p.snap_mapped = (int64_t)im->snapv[si].mapped;
       p.ev_at_snap = p.ev_mapped;
       p.mapped = p.snap_mapped;
-      p.committed = (uint64_t)sqlite3_column_int64(snaps, 2);
+      p.committed = im->snapv[si].committed;
       p.have_committed = 1;
     }
-    for (; ea_rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(early, 0) < seq;
-         ea_rc = sqlite3_step(early))
-      if (block_end(im, &p, (uint64_t)sqlite3_column_int64(early, 1),
-                    (uint64_t)sqlite3_column_int64(early, 0), (uint64_t)sqlite3_column_int64(early, 3),
-                    (uint32_t)sqlite3_column_int64(early, 2)) != 0)
-        goto out;
-    if (p.ti_calls > 0 && (p.ti_calls >= p.ti_calls_cap || time_ns > p.ti_t0 + p.ti_ns_cap))
+    if (sl->op == CALLBUF_MARK) { /* a realloc's free, at its own seq */
+      uint64_t freed = block_end(im, &p, sl->in_addr, seq, sl->tid);
+      if (sl->free_seq < im->cb.len) slots[sl->free_seq].freed = freed;
+      continue;
+    }
+    if (p.ti_calls > 0 && (p.ti_calls >= p.ti_calls_cap || sl->time_ns > p.ti_t0 + p.ti_ns_cap))
       if (ti_flush(im, &p) != 0) goto out;
-    if (time_ns > p.t_max) p.t_max = time_ns;
+    if (sl->time_ns > p.t_max) p.t_max = sl->time_ns;
     if (p.ti_calls == 0) {
       p.ti_t0 = p.t_max;
       p.ti_seq0 = seq;
@@ -694,38 +679,29 @@ static int pass2(importer_t *im) {
     p.ti_calls++;
     p.ti_t1 = p.t_max;
     p.ti_seq1 = seq;
-
-    thread_t_ *t = thread_get(im, tid);
+    thread_t_ *t = thread_get(im, sl->tid);
     if (t == NULL) {
       fail(im, "%s", "out of memory");
       goto out;
     }
     t->calls++;
-    /* the free part first, unless it was ordered earlier (see `early`) */
-    int frees = lwt_op_frees(op) && in != 0 && !(free_seq != 0 && free_seq < seq);
-    if (frees && (op == LW_OP_REALLOC || op == LW_OP_REALLOCARRAY) && addr == 0 && size != 0)
+    unsigned op = sl->op;
+    /* the free part first, unless a MARK slot ordered it earlier */
+    int frees = sl->free_seq != 0 && sl->free_seq >= seq;
+    if (frees && lwt_op_has_free_seq(op) && sl->addr == 0 && sl->size != 0)
       frees = 0; /* failed realloc: the old block stays */
-    if (frees && block_end(im, &p, in, seq, time_ns, tid) != 0) goto out;
-    if (lwt_op_has_out(op) && addr != 0 &&
-        block_start(im, &p, seq, addr, size, time_ns, tid, stack_id) != 0)
-      goto out;
-    if ((++n & 0xffff) == 0 && im->last_seq)
-      progress(im, 0.70 + 0.25 * (double)seq / (double)im->last_seq, "deriving");
+    if (frees) sl->freed = block_end(im, &p, sl->in_addr, seq, sl->tid);
+    if (sl->addr != 0 && block_start(im, &p, seq) != 0) goto out;
+    if ((seq & 0xfffff) == 0 && im->cb.len)
+      progress(im, 0.45 + 0.10 * (double)seq / (double)im->cb.len, "deriving");
   }
-  if (crc != SQLITE_DONE) {
-    sql_fail(im, "reading calls");
-    goto out;
-  }
-  for (; ev_rc == SQLITE_ROW; ev_rc = sqlite3_step(evs))
-    apply_event(&p, (unsigned)sqlite3_column_int(evs, 1), (uint64_t)sqlite3_column_int64(evs, 2),
-                (uint64_t)sqlite3_column_int64(evs, 3), (uint64_t)sqlite3_column_int64(evs, 4));
+  for (; ei < im->nevs; ei++) apply_event(&p, &im->evs[ei]);
   if (ti_flush(im, &p) != 0) goto out;
 
   /* blocks still live at the end: leaks */
   for (size_t i = 0; i < p.addrs.cap; i++) {
     if (p.addrs.keys[i] == 0) continue;
-    const live_t *b = &p.slab[p.addrs.vals[i]];
-    if (block_write(im, b, 0, 0, 0, 0) != 0) goto out;
+    const call_slot_t *b = &slots[p.addrs.vals[i]];
     site_t *s = site_get(im, b->stack_id);
     thread_t_ *t = thread_get(im, b->tid);
     if (s == NULL || t == NULL) {
@@ -741,18 +717,51 @@ static int pass2(importer_t *im) {
       meta_put_int(im, "final_live_bytes", (int64_t)p.live_bytes) ||
       meta_put_int(im, "final_live_blocks", (int64_t)p.live_blocks) ||
       meta_put_int(im, "unknown_frees", (int64_t)p.unknown_frees) ||
-      meta_put_int(im, "reused_live", (int64_t)p.reused_live))
+      meta_put_int(im, "reused_live", (int64_t)p.reused_live) ||
+      meta_put_int(im, "duplicate_seqs", (int64_t)im->dup_seqs))
     goto out;
   rc = 0;
 out:
-  sqlite3_finalize(calls);
-  sqlite3_finalize(evs);
-  sqlite3_finalize(snaps);
-  sqlite3_finalize(early);
   u64map_free(&p.addrs);
   u64map_free(&p.regions);
-  free(p.slab);
   return rc;
+}
+
+/* Pass 3: the calls table, appended in seq order (SQLite's fastest
+ * insert), each row with its block's end and interval-index key. */
+static int pass3(importer_t *im) {
+  const call_slot_t *slots = im->cb.slots;
+  sqlite3_stmt *st = im->ins_call;
+  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
+    const call_slot_t *sl = &slots[seq];
+    if (sl->op == 0 || sl->op == CALLBUF_MARK) continue;
+    bind_u64(st, 1, seq, 0);
+    bind_u64(st, 2, sl->time_ns, 0);
+    bind_u64(st, 3, sl->tid, 0);
+    bind_u64(st, 4, sl->op, 0);
+    if (lwt_op_has_size(sl->op)) bind_u64(st, 5, sl->size, 0);
+    else sqlite3_bind_null(st, 5);
+    bind_u64(st, 6, sl->align, 1);
+    bind_u64(st, 7, sl->addr, 1);
+    bind_u64(st, 8, sl->in_addr, 1);
+    bind_u64(st, 9, sl->free_seq, 1);
+    bind_u64(st, 10, sl->stack_id, 1);
+    if (sl->addr != 0 && sl->end_seq != 0 && sl->end_seq < im->cb.len) {
+      bind_u64(st, 11, sl->end_seq, 0);
+      bind_u64(st, 12, slots[sl->end_seq].time_ns, 0);
+      bind_u64(st, 13, slots[sl->end_seq].tid, 0);
+    } else {
+      for (int i = 11; i <= 13; i++) sqlite3_bind_null(st, i);
+    }
+    if (sl->free_seq != 0) bind_u64(st, 14, sl->freed, 0);
+    else sqlite3_bind_null(st, 14);
+    if (sl->addr != 0) bind_u64(st, 15, ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF), 0);
+    else sqlite3_bind_null(st, 15);
+    if (step_reset(im, st) != 0) return -1;
+    if ((seq & 0xfffff) == 0 && im->cb.len)
+      progress(im, 0.55 + 0.30 * (double)seq / (double)im->cb.len, "writing");
+  }
+  return 0;
 }
 
 static int write_aggregates(importer_t *im) {
@@ -838,7 +847,7 @@ static int create_schema(importer_t *im, int indexes) {
  * keeping its lock, while a statement is open). */
 static void importer_close_db(importer_t *im) {
   sqlite3_stmt **sts[] = {&im->ins_call, &im->ins_event, &im->ins_module, &im->ins_snap,
-                          &im->ins_class, &im->ins_block, &im->ins_ti, &im->ins_meta};
+                          &im->ins_class, &im->ins_ti, &im->ins_meta};
   for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
     sqlite3_finalize(*sts[i]);
     *sts[i] = NULL;
@@ -863,12 +872,16 @@ static void importer_free(importer_t *im) {
   free(im->sites);
   u64map_free(&im->stack_ids);
   u64map_free(&im->thread_ids);
+  callbuf_close(&im->cb);
+  free(im->evs);
+  free(im->snapv);
 }
 
 int lwv_import(const char *trace_path, const char *db_path, int show_progress,
                lwv_import_stats_t *stats, char *warn, size_t warnlen, char *err, size_t errlen) {
   importer_t im;
   memset(&im, 0, sizeof im);
+  im.cb.fd = -1;
   im.trace_path = trace_path;
   im.err = err;
   im.errlen = errlen;
@@ -889,6 +902,15 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   snprintf(tmp, sizeof tmp, "%s.tmp", db_path);
   unlink(tmp);
   int rc = -1, rrc;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", db_path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+  else snprintf(dir, sizeof dir, ".");
+  if (callbuf_open(&im.cb, dir) != 0) {
+    snprintf(err, errlen, "%s: cannot create a temporary file: %s", dir, strerror(errno));
+    goto out;
+  }
   char reader_err[1300] = "";
   if (sqlite3_open_v2(tmp, &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "%s: cannot create database: %s", tmp,
@@ -898,12 +920,11 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   if (exec_sql(&im, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                     "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; BEGIN") ||
       create_schema(&im, 0) ||
-      prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?)") ||
+      prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_event, "INSERT INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_module, "INSERT INTO modules VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_snap, "INSERT INTO pool_snapshots VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_class, "INSERT INTO pool_classes VALUES(?,?,?,?,?)") ||
-      prep(&im, &im.ins_block, "INSERT INTO blocks VALUES(?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_ti, "INSERT INTO time_index VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)"))
     goto out;
@@ -912,7 +933,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   while ((rrc = lwt_next(rd, &r)) == 1) {
     if (on_record(&im, &r) != 0) goto out;
     if ((im.records & 0xffff) == 0 && im.file_size)
-      progress(&im, 0.70 * (double)lwt_offset(rd) / (double)im.file_size, "reading");
+      progress(&im, 0.45 * (double)lwt_offset(rd) / (double)im.file_size, "reading");
   }
   if (rrc < 0) {
     snprintf(reader_err, sizeof reader_err, "%s", lwt_error(rd));
@@ -929,7 +950,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
   double t_sym = 0, t_pass2 = 0;
   if (write_lookups(&im) || write_stacks(&im) || ((t_sym = now_s()), pass2(&im)) ||
-      ((t_pass2 = now_s()), write_aggregates(&im)) ||
+      pass3(&im) || ((t_pass2 = now_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||
       meta_put_text(&im, "trace_path", trace_path) ||
       meta_put_int(&im, "trace_size", (int64_t)st.st_size) ||
@@ -950,12 +971,12 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
       meta_put_int(&im, "has_end_record", im.have_end) ||
       (reader_err[0] && meta_put_text(&im, "error", reader_err)))
     goto out;
-  progress(&im, 0.95, "indexing");
+  progress(&im, 0.85, "indexing");
   if (create_schema(&im, 1) || meta_put_int(&im, "complete", 1) || exec_sql(&im, "COMMIT"))
     goto out;
   importer_close_db(&im);
   if (getenv("LWV_TIMING"))
-    fprintf(stderr, "lwview: pass 1 %.3f s, symbols %.3f s, pass 2 %.3f s, indexes %.3f s\n",
+    fprintf(stderr, "lwview: pass 1 %.3f s, symbols %.3f s, passes 2+3 %.3f s, indexes %.3f s\n",
             t_pass1 - im.t_start, t_sym - t_pass1, t_pass2 - t_sym, now_s() - t_pass2);
   if (rename(tmp, db_path) != 0) {
     snprintf(err, errlen, "%s: %s", db_path, strerror(errno));

@@ -8,9 +8,8 @@
 --   * tid      kernel thread id (gettid) of the thread that made the record.
 --   * addresses and sizes are plain integers (bytes); addresses fit in 64
 --     bits and are stored as SQLite's signed 64-bit integers.
--- The importer (viewer/import.c) fills the tables in two passes: the trace
--- stream first (calls, allocator_events, stacks, ...), then one pass over
--- calls in seq order that derives blocks, sites, time_index and threads.
+-- The importer (viewer/import.c) reads the trace once, then walks the calls
+-- in seq order to derive lifetimes, sites, threads and time_index.
 -- This file is compiled into lwview; the schema version is in meta.
 
 PRAGMA foreign_keys = OFF;
@@ -50,11 +49,12 @@ CREATE TABLE event_kinds (
   a TEXT, b TEXT, c TEXT    -- argument names ("" = unused)
 );
 
--- Every malloc-family call of the trace ("events" in the user docs; the
--- view `events` below adds each block's lifetime end).
+-- Every malloc-family call of the trace ("events" in the user docs), with
+-- the lifetime of the block it allocated. The view `blocks` lists only the
+-- calls that returned a block; `events` adds op names.
 CREATE TABLE calls (
-  seq INTEGER PRIMARY KEY, -- global order; for ops that free, the call's
-                           -- completion (the free itself is free_seq)
+  seq INTEGER PRIMARY KEY, -- global order; for a realloc, its completion
+                           -- (the release of the old block is free_seq)
   time_ns INTEGER,         -- when the call returned
   tid INTEGER,             -- calling thread
   op INTEGER,              -- ops.op: malloc, free, calloc, realloc, ...
@@ -64,27 +64,25 @@ CREATE TABLE calls (
   in_addr INTEGER,         -- pointer passed to free/realloc (NULL otherwise)
   free_seq INTEGER,        -- ops that free: seq at which the old block was
                            -- released (realloc: before seq); else NULL
-  stack_id INTEGER         -- stacks.id of the call site (NULL: no stack)
+  stack_id INTEGER,        -- stacks.id of the call site (NULL: no stack)
+  end_seq INTEGER,         -- the block returned here: seq at which it was
+                           -- freed or reallocated; NULL if never (live at
+                           -- the end: a leak) or if no block was returned
+  end_ns INTEGER,          -- time of that free
+  end_tid INTEGER,         -- thread that freed it
+  freed_size INTEGER,      -- ops that free: requested size of the block they
+                           -- released (0: a pointer allocated before tracing)
+  ivl INTEGER              -- interval-index key of the block's lifetime
+                           -- [seq, end_seq): level << 41 | seq >> level for
+                           -- the smallest aligned power-of-two seq range that
+                           -- holds it; db.c's live_at visits the 41 ranges
+                           -- that contain a seq instead of scanning
 );
 
--- One row per block handed out (successful allocation): its lifetime.
--- A realloc that moves or resizes ends one block and starts another.
-CREATE TABLE blocks (
-  seq INTEGER PRIMARY KEY, -- calls.seq of the allocating call
-  addr INTEGER,            -- address of the block
-  size INTEGER,            -- bytes requested
-  tid INTEGER,             -- allocating thread
-  stack_id INTEGER,        -- allocating call site (stacks.id)
-  time_ns INTEGER,         -- allocation time
-  end_seq INTEGER,         -- seq at which it was freed (or reallocated);
-                           -- NULL: still live when the trace ended (leak)
-  end_ns INTEGER,          -- time of that free, NULL if live at the end
-  end_tid INTEGER,         -- thread that freed it
-  ivl INTEGER              -- interval-index key of [seq, end_seq) (see
-                           -- viewer/db.c, live_at): level << 41 | seq >> level
-                           -- for the smallest dyadic seq range holding the
-                           -- lifetime; lets "live at seq S" avoid a scan
-);
+-- One row per block handed out (a call that returned a pointer).
+CREATE VIEW blocks AS
+  SELECT seq, addr, size, tid, stack_id, time_ns, end_seq, end_ns, end_tid, ivl
+  FROM calls WHERE addr IS NOT NULL;
 
 -- Allocator internal events (lib/events.h), as recorded.
 CREATE TABLE allocator_events (
@@ -207,8 +205,8 @@ CREATE TABLE time_index (
 -- Calls with op names and each allocated block's lifetime end.
 CREATE VIEW events AS
   SELECT c.seq, c.time_ns, c.tid, o.name AS op, c.size, c.align, c.addr, c.in_addr,
-         c.stack_id, b.end_seq, b.end_ns, b.end_ns - b.time_ns AS lifetime_ns
-  FROM calls c LEFT JOIN ops o ON o.op = c.op LEFT JOIN blocks b ON b.seq = c.seq;
+         c.stack_id, c.end_seq, c.end_ns, c.end_ns - c.time_ns AS lifetime_ns, c.freed_size
+  FROM calls c LEFT JOIN ops o ON o.op = c.op;
 
 -- Deferred-coalescing runs (COALESCE_RUN events).
 CREATE VIEW coalesce_runs AS
@@ -237,9 +235,7 @@ CREATE VIEW stack_frames AS
   FROM frames f LEFT JOIN symbols s ON s.ip = f.ip LEFT JOIN modules m ON m.id = s.module_id;
 
 -- @indexes: created after the bulk load (faster than maintaining them).
-CREATE INDEX blocks_live ON blocks(ivl, seq);      -- live-at-seq queries
-CREATE INDEX blocks_end ON blocks(end_seq);        -- blocks freed in a range
-CREATE INDEX blocks_stack ON blocks(stack_id);     -- blocks of one call site
+CREATE INDEX calls_live ON calls(ivl, seq) WHERE ivl IS NOT NULL; -- live-at-seq
 CREATE INDEX allocator_events_kind ON allocator_events(kind, seq);
 CREATE INDEX time_index_time ON time_index(t1_ns); -- time -> stretch
 CREATE INDEX pool_snapshots_time ON pool_snapshots(time_ns);

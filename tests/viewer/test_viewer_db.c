@@ -13,8 +13,8 @@ static const char *db_path;
 static void brute(sqlite3 *db, uint64_t seq, uint64_t *count, uint64_t *bytes) {
   sqlite3_stmt *q;
   sqlite3_prepare_v2(db,
-                     "SELECT count(*), coalesce(sum(size),0) FROM blocks NOT INDEXED WHERE seq <= ?1"
-                     " AND (end_seq IS NULL OR end_seq > ?1)",
+                     "SELECT count(*), coalesce(sum(size),0) FROM calls NOT INDEXED WHERE addr IS NOT NULL"
+                     " AND seq <= ?1 AND (end_seq IS NULL OR end_seq > ?1)",
                      -1, &q, NULL);
   sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
   sqlite3_step(q);
