@@ -15,7 +15,9 @@
 
 int callbuf_open(callbuf_t *b, const char *dir) {
   memset(b, 0, sizeof *b);
-  b->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  /* memory first (tmpfs: no disk writeback), then a file next to the db */
+  b->fd = memfd_create("lwview-calls", MFD_CLOEXEC);
+  if (b->fd < 0) b->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (b->fd < 0) { /* no O_TMPFILE support: a named file, unlinked at once */
     char path[4096];
     size_t n = strlen(dir);

@@ -727,41 +727,72 @@ out:
   return rc;
 }
 
+#define CALL_COLS 15
+#define CALL_ROWS 32 /* rows per multi-row INSERT: less per-statement work */
+
+/* Binds the calls row for seq at parameter offset base (0-based column). */
+static void bind_call(const callbuf_t *cb, sqlite3_stmt *st, int base, uint64_t seq) {
+  const call_slot_t *sl = &cb->slots[seq];
+  bind_u64(st, base + 1, seq, 0);
+  bind_u64(st, base + 2, sl->time_ns, 0);
+  bind_u64(st, base + 3, sl->tid, 0);
+  bind_u64(st, base + 4, sl->op, 0);
+  if (lwt_op_has_size(sl->op)) bind_u64(st, base + 5, sl->size, 0);
+  else sqlite3_bind_null(st, base + 5);
+  bind_u64(st, base + 6, sl->align, 1);
+  bind_u64(st, base + 7, sl->addr, 1);
+  bind_u64(st, base + 8, sl->in_addr, 1);
+  bind_u64(st, base + 9, sl->free_seq, 1);
+  bind_u64(st, base + 10, sl->stack_id, 1);
+  if (sl->addr != 0 && sl->end_seq != 0 && sl->end_seq < cb->len) {
+    bind_u64(st, base + 11, sl->end_seq, 0);
+    bind_u64(st, base + 12, cb->slots[sl->end_seq].time_ns, 0);
+    bind_u64(st, base + 13, cb->slots[sl->end_seq].tid, 0);
+  } else {
+    for (int i = 11; i <= 13; i++) sqlite3_bind_null(st, base + i);
+  }
+  if (sl->free_seq != 0) bind_u64(st, base + 14, sl->freed, 0);
+  else sqlite3_bind_null(st, base + 14);
+  if (sl->addr != 0) bind_u64(st, base + 15, ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF), 0);
+  else sqlite3_bind_null(st, base + 15);
+}
+
 /* Pass 3: the calls table, appended in seq order (SQLite's fastest
- * insert), each row with its block's end and interval-index key. */
+ * insert) CALL_ROWS rows per statement, each row with its block's end and
+ * interval-index key. */
 static int pass3(importer_t *im) {
-  const call_slot_t *slots = im->cb.slots;
-  sqlite3_stmt *st = im->ins_call;
-  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
-    const call_slot_t *sl = &slots[seq];
-    if (sl->op == 0 || sl->op == CALLBUF_MARK) continue;
-    bind_u64(st, 1, seq, 0);
-    bind_u64(st, 2, sl->time_ns, 0);
-    bind_u64(st, 3, sl->tid, 0);
-    bind_u64(st, 4, sl->op, 0);
-    if (lwt_op_has_size(sl->op)) bind_u64(st, 5, sl->size, 0);
-    else sqlite3_bind_null(st, 5);
-    bind_u64(st, 6, sl->align, 1);
-    bind_u64(st, 7, sl->addr, 1);
-    bind_u64(st, 8, sl->in_addr, 1);
-    bind_u64(st, 9, sl->free_seq, 1);
-    bind_u64(st, 10, sl->stack_id, 1);
-    if (sl->addr != 0 && sl->end_seq != 0 && sl->end_seq < im->cb.len) {
-      bind_u64(st, 11, sl->end_seq, 0);
-      bind_u64(st, 12, slots[sl->end_seq].time_ns, 0);
-      bind_u64(st, 13, slots[sl->end_seq].tid, 0);
-    } else {
-      for (int i = 11; i <= 13; i++) sqlite3_bind_null(st, i);
+  char *sql = malloc(64 + CALL_ROWS * (2 * CALL_COLS + 4));
+  if (sql == NULL) return fail(im, "%s", "out of memory");
+  size_t len = (size_t)sprintf(sql, "INSERT INTO calls VALUES");
+  for (int r = 0; r < CALL_ROWS; r++) {
+    len += (size_t)sprintf(sql + len, "%s(?", r ? "," : "");
+    for (int c = 1; c < CALL_COLS; c++) len += (size_t)sprintf(sql + len, ",?");
+    len += (size_t)sprintf(sql + len, ")");
+  }
+  sqlite3_stmt *multi = NULL;
+  int rc = prep(im, &multi, sql);
+  free(sql);
+  if (rc != 0) return -1;
+  uint64_t pending[CALL_ROWS];
+  int npending = 0;
+  for (uint64_t seq = 0; seq < im->cb.len && rc == 0; seq++) {
+    uint8_t op = im->cb.slots[seq].op;
+    if (op == 0 || op == CALLBUF_MARK) continue;
+    pending[npending++] = seq;
+    if (npending == CALL_ROWS) {
+      for (int r = 0; r < CALL_ROWS; r++) bind_call(&im->cb, multi, r * CALL_COLS, pending[r]);
+      rc = step_reset(im, multi);
+      npending = 0;
     }
-    if (sl->free_seq != 0) bind_u64(st, 14, sl->freed, 0);
-    else sqlite3_bind_null(st, 14);
-    if (sl->addr != 0) bind_u64(st, 15, ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF), 0);
-    else sqlite3_bind_null(st, 15);
-    if (step_reset(im, st) != 0) return -1;
     if ((seq & 0xfffff) == 0 && im->cb.len)
       progress(im, 0.55 + 0.30 * (double)seq / (double)im->cb.len, "writing");
   }
-  return 0;
+  for (int r = 0; r < npending && rc == 0; r++) { /* the tail, one by one */
+    bind_call(&im->cb, im->ins_call, 0, pending[r]);
+    rc = step_reset(im, im->ins_call);
+  }
+  sqlite3_finalize(multi);
+  return rc;
 }
 
 static int write_aggregates(importer_t *im) {
