@@ -165,6 +165,7 @@ static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n) {
     memcpy(l->ring + at + nl, rec, n);
   if (at + nl + n > l->cap) memcpy(l->ring, l->ring + l->cap, at + nl + n - l->cap);
   head += nl + n;
+  l->records++;
   atomic_store_explicit(&l->head, head, memory_order_release);
   /* crossing half full: wake the writer (one futex call per crossing) */
   if (head - tail >= l->cap / 2 && head - tail - (n + nl) < l->cap / 2) _lwt_writer_wake();
@@ -425,11 +426,14 @@ static void fork_child(void);
  * every busy flag down, or single-threaded fork child). */
 static void reset_lanes(void) {
   atomic_store(&g.next_lane_id, 0);
+  atomic_store(&g.records, 0);
+  atomic_store(&g.lost, 0);
   for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
     lwt_lane_t *l = &g.lanes[i];
     atomic_store(&l->tail, atomic_load(&l->head));
     atomic_store(&l->busy, 0);
     atomic_store(&l->state, LANE_FREE);
+    l->records = l->lost = 0;
   }
   lane_setup(&g.lanes[0], 0); /* the orphan lane */
   atomic_store(&g.lanes[0].state, LANE_LIVE);
@@ -540,6 +544,57 @@ static void fork_child(void) {
   }
   _lwt_set_internal(0);
 }
+
+/* ---- exec --------------------------------------------------------------------
+ * exec replaces the image without running atexit: finish the trace first
+ * (an EXEC record names the new program). Only execve and the execv*
+ * family that programs call directly are covered (glibc's execl* and
+ * posix_spawn exec internally; their last frame may be lost). In a vfork
+ * child (memory shared with the parent, g.pid is the parent's) nothing is
+ * touched. */
+#ifdef LWT_AUTOSTART
+#include <dlfcn.h>
+
+static void exec_finish(const char *path) {
+  if (g.fd < 0 || g.pid != getpid()) return;
+  snprintf(g.exec_path, sizeof g.exec_path, "%s", path ? path : "");
+  rec_stop();
+  g.exec_path[0] = 0;
+}
+
+typedef int execve_fn(const char *, char *const[], char *const[]);
+typedef int execv_fn(const char *, char *const[]);
+
+LWT_API int execve(const char *path, char *const argv[], char *const envp[]) {
+  exec_finish(path);
+  return (int)syscall(SYS_execve, path, argv, envp);
+}
+
+LWT_API int execv(const char *path, char *const argv[]) {
+  exec_finish(path);
+  return (int)syscall(SYS_execve, path, argv, environ);
+}
+
+LWT_API int execvp(const char *file, char *const argv[]) {
+  exec_finish(file);
+  execv_fn *real = (execv_fn *)dlsym(RTLD_NEXT, "execvp");
+  if (!real) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real(file, argv);
+}
+
+LWT_API int execvpe(const char *file, char *const argv[], char *const envp[]) {
+  exec_finish(file);
+  execve_fn *real = (execve_fn *)dlsym(RTLD_NEXT, "execvpe");
+  if (!real) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real(file, argv, envp);
+}
+#endif
 
 /* ---- public API -------------------------------------------------------------- */
 

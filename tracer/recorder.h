@@ -43,6 +43,7 @@ typedef struct lwt_lane_s {
   lwt_ptr_cache_t cache;  /* recent pointers (trace_format.h) */
   lwt_ptr_cache_t stacks; /* recent stack ids */
   uint64_t lost;         /* records dropped, not yet reported by LOST */
+  uint64_t records;      /* records put (producer); folded into g.records when freed */
   char name[16];         /* thread name last written (THREAD_START/NAME) */
 } lwt_lane_t;
 
@@ -65,6 +66,7 @@ typedef struct lwt_global_s {
   int fd;
   int pid;
   char path[4096];
+  char exec_path[4096];         /* set just before exec: the last record */
   lwt_lane_t lanes[LWT_MAX_LANES];
   _Atomic int orphan_lock;      /* guards lanes[0], the lane of exited threads */
 } lwt_global_t;

@@ -138,9 +138,10 @@ uint32_t _lwt_stack_capture(void) {
   if (!stk.slots || _lwt_g.depth == 0) return 0;
   void *buf[LWT_MAX_DEPTH + 8];
   unsigned want = _lwt_g.depth + 8; /* our own frames (skipped) are fewer than 8 */
-  _lwt_set_internal(1); /* libunwind may allocate on first use */
+  /* Not marked internal: a signal handler that allocates while we unwind
+   * must be recorded (it lands in the signal lane, one level deeper, where
+   * no stack is taken, so there is no recursion). */
   int got = unw_backtrace(buf, (int)want);
-  _lwt_set_internal(0);
   if (got <= 0) return 0;
   unsigned skip = 0, n = (unsigned)got;
   if (stk.own_is_main) {

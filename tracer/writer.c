@@ -342,7 +342,12 @@ static void wr_drain(void) {
       atomic_store_explicit(&l->tail, head, memory_order_release);
     }
     /* a closed lane is reusable once drained (its thread is gone) */
-    if (wr.states[i] == LANE_CLOSING) atomic_store_explicit(&l->state, LANE_FREE, memory_order_release);
+    if (wr.states[i] == LANE_CLOSING) {
+      atomic_fetch_add(&_lwt_g.records, l->records);
+      atomic_fetch_add(&_lwt_g.lost, l->lost);
+      l->records = l->lost = 0;
+      atomic_store_explicit(&l->state, LANE_FREE, memory_order_release);
+    }
   }
 }
 
@@ -350,9 +355,13 @@ static void wr_end_record(void) {
   buf_t *p = wr_payload();
   buf_varint(p, _lwt_now());
   buf_varint(p, atomic_load(&_lwt_g.seq));
-  buf_varint(p, atomic_load(&_lwt_g.records));
-  uint64_t lost = atomic_load(&_lwt_g.lost);
-  for (unsigned i = 0; i < LWT_MAX_LANES; i++) lost += _lwt_g.lanes[i].lost;
+  uint64_t records = atomic_load(&_lwt_g.records), lost = atomic_load(&_lwt_g.lost);
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+    if (atomic_load(&_lwt_g.lanes[i].state) == LANE_FREE) continue;
+    records += _lwt_g.lanes[i].records;
+    lost += _lwt_g.lanes[i].lost;
+  }
+  buf_varint(p, records);
   buf_varint(p, lost);
   wr_record(LWT_TAG_END, p);
 }
@@ -373,7 +382,10 @@ void _lwt_writer_wake(void) {
 static void *wr_main(void *arg) {
   (void)arg;
   _lwt_set_internal(1);
-  uint64_t last_snap = _lwt_now(), last_frame = last_snap;
+  uint64_t last_snap = _lwt_now(), last_frame = last_snap, frame_ns = WR_FRAME_NS;
+  const char *fm = getenv("LW_TRACE_FRAME_MS"); /* tests: shorter frames */
+  if (fm && atoi(fm) > 0 && (uint64_t)atoi(fm) * 1000000ull < WR_FRAME_NS)
+    frame_ns = (uint64_t)atoi(fm) * 1000000ull;
   while (!atomic_load(&_lwt_g.writer_stop)) {
     wr_sleep(WR_TICK_NS);
     wr_drain();
@@ -382,7 +394,7 @@ static void *wr_main(void *arg) {
       wr_snapshot();
       last_snap = now;
     }
-    if (now - last_frame >= WR_FRAME_NS || wr.frame_in + wr.raw.len >= WR_FRAME_MAX) {
+    if (now - last_frame >= frame_ns || wr.frame_in + wr.raw.len >= WR_FRAME_MAX) {
       wr_thread_names();
       if (_lwt_modules_changed()) _lwt_modules_scan(wr_module, NULL, 1);
       wr_drain();
@@ -454,6 +466,13 @@ void _lwt_writer_stop(void) {
   if (_lwt_g.fd >= 0) {
     wr_drain();
     wr_snapshot();
+    if (_lwt_g.exec_path[0]) { /* this image is being replaced */
+      buf_t *p = wr_payload();
+      buf_varint(p, _lwt_now());
+      buf_varint(p, (uint64_t)getpid());
+      buf_string(p, _lwt_g.exec_path, strlen(_lwt_g.exec_path));
+      wr_record(LWT_TAG_EXEC, p);
+    }
     wr_end_record();
     wr_compress(1);
     close(_lwt_g.fd);
