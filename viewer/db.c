@@ -103,7 +103,8 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
     lwv_db_close(d);
     return NULL;
   }
-  sqlite3_exec(d->db, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
+  /* memory-mapped reads: no pread copies when views walk big ranges */
+  sqlite3_exec(d->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
   meta_text(d, "exe", d->exe, sizeof d->exe);
   meta_text(d, "error", d->error, sizeof d->error);
   d->pid = meta_u64(d, "pid");
@@ -126,6 +127,10 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
            "SELECT seq, addr, size, time_ns, tid, stack_id FROM calls WHERE ivl IN (%s)"
            " AND seq <= ?%d AND (end_seq IS NULL OR end_seq > ?%d)",
            in_list, IVL_LEVELS + 1, IVL_LEVELS + 1);
+  char regions_sql[256];
+  snprintf(regions_sql, sizeof regions_sql,
+           "SELECT kind, a, b, c, seq FROM allocator_events WHERE kind IN (%d,%d,%d)"
+           " AND seq > ? AND seq <= ? ORDER BY seq", LW_EV_OS_MAP, LW_EV_OS_UNMAP, LW_EV_OS_REMAP);
   if (load_time_index(d) ||
       db_prep(d, &d->q_seq_at, "SELECT max(seq) FROM calls WHERE seq BETWEEN ? AND ? AND time_ns <= ?") ||
       db_prep(d, &d->q_live, live_sql) ||
@@ -139,6 +144,7 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
               " FROM frames f LEFT JOIN symbols s ON s.ip = f.ip"
               " LEFT JOIN modules m ON m.id = s.module_id WHERE f.stack_id = ? ORDER BY f.level") ||
       db_prep(d, &d->q_last_run, "SELECT max(seq) FROM allocator_events WHERE kind = ? AND seq <= ?") ||
+      db_prep(d, &d->q_regions, regions_sql) ||
       db_prep(d, &d->q_freed, "SELECT in_addr, freed_size FROM calls WHERE seq > ? AND seq <= ?"
                              " AND freed_size > 0")) {
     snprintf(err, errlen, "%s: unexpected database content: %s", path, sqlite3_errmsg(d->db));
@@ -150,12 +156,14 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
 
 void lwv_db_close(lwv_db_t *d) {
   if (d == NULL) return;
-  sqlite3_stmt *sts[] = {d->q_seq_at, d->q_live, d->q_snap, d->q_classes,
-                         d->q_frames, d->q_last_run, d->q_freed};
+  sqlite3_stmt *sts[] = {d->q_seq_at, d->q_live,     d->q_snap,  d->q_classes,
+                         d->q_frames, d->q_last_run, d->q_freed, d->q_regions};
   for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) sqlite3_finalize(sts[i]);
   sqlite3_close(d->db);
   free(d->ti);
   free(d->live);
+  for (size_t i = 0; i < d->nrcp; i++) free(d->rcp[i].v);
+  free(d->rcp);
   free(d);
 }
 
@@ -243,57 +251,138 @@ int lwv_db_snapshot_at(lwv_db_t *d, uint64_t t, lwv_snapshot_t *out) {
   return 1;
 }
 
-static int region_cmp(const void *a, const void *b) {
-  const lwv_region_t *x = a, *y = b;
-  return x->addr < y->addr ? -1 : x->addr > y->addr;
+
+/* A sorted, non-overlapping set of address ranges. */
+typedef struct rset_s {
+  lwv_region_t *v;
+  size_t n, cap;
+} rset_t;
+
+static size_t rset_lower(const rset_t *s, uint64_t addr) { /* first start >= addr */
+  size_t lo = 0, hi = s->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->v[mid].addr < addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
-lwv_region_t *lwv_db_regions_at(lwv_db_t *d, uint64_t seq, size_t *n) {
-  *n = 0;
-  sqlite3_stmt *q = NULL;
-  char sql[256];
-  snprintf(sql, sizeof sql,
-           "SELECT kind, a, b, c FROM allocator_events WHERE kind IN (%d,%d,%d) AND seq <= ?"
-           " ORDER BY seq", LW_EV_OS_MAP, LW_EV_OS_UNMAP, LW_EV_OS_REMAP);
-  if (sqlite3_prepare_v2(d->db, sql, -1, &q, NULL) != SQLITE_OK) return NULL;
-  sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
-  lwv_region_t *v = NULL;
-  size_t len = 0, cap = 0;
+static int rset_insert_at(rset_t *s, size_t i, uint64_t addr, uint64_t bytes) {
+  if (s->n == s->cap) {
+    size_t ncap = s->cap ? s->cap * 2 : 64;
+    lwv_region_t *nv = realloc(s->v, ncap * sizeof *nv);
+    if (nv == NULL) return -1;
+    s->v = nv;
+    s->cap = ncap;
+  }
+  memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof *s->v);
+  s->v[i] = (lwv_region_t){addr, bytes};
+  s->n++;
+  return 0;
+}
+
+/* Removes [a, end) from every range it touches (splitting one if needed). */
+static void rset_remove(rset_t *s, uint64_t a, uint64_t end) {
+  size_t i = rset_lower(s, a);
+  if (i > 0 && s->v[i - 1].addr + s->v[i - 1].bytes > a) i--;
+  while (i < s->n && s->v[i].addr < end) {
+    lwv_region_t r = s->v[i];
+    uint64_t rend = r.addr + r.bytes;
+    if (r.addr < a) { /* keeps its head */
+      s->v[i].bytes = a - r.addr;
+      if (rend > end) rset_insert_at(s, i + 1, end, rend - end);
+      i++;
+    } else if (rend > end) { /* keeps its tail */
+      s->v[i] = (lwv_region_t){end, rend - end};
+      i++;
+    } else { /* wholly inside */
+      memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
+      s->n--;
+    }
+  }
+}
+
+static void rset_add(rset_t *s, uint64_t addr, uint64_t bytes) {
+  if (bytes == 0) return;
+  rset_remove(s, addr, addr + bytes);
+  rset_insert_at(s, rset_lower(s, addr), addr, bytes);
+}
+
+/* Applies the OS events with seq in (from, to] to set; returns how many. */
+static size_t regions_apply(lwv_db_t *d, rset_t *set, uint64_t from, uint64_t to,
+                            size_t checkpoint_every) {
+  sqlite3_stmt *q = d->q_regions;
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)from);
+  sqlite3_bind_int64(q, 2, (sqlite3_int64)to);
+  size_t count = 0;
   while (sqlite3_step(q) == SQLITE_ROW) {
     int kind = sqlite3_column_int(q, 0);
     uint64_t a = (uint64_t)sqlite3_column_int64(q, 1), b = (uint64_t)sqlite3_column_int64(q, 2),
              c = (uint64_t)sqlite3_column_int64(q, 3);
-    if (kind == LW_EV_OS_UNMAP || kind == LW_EV_OS_REMAP) {
-      /* remove [a, a+b) (unmap) or the mapping at a (remap) */
-      for (size_t i = 0; i < len; i++) {
-        lwv_region_t *r = &v[i];
-        if (kind == LW_EV_OS_REMAP ? r->addr == a : (a <= r->addr && r->addr < a + b)) {
-          if (kind == LW_EV_OS_UNMAP && r->addr + r->bytes > a + b) { /* keep the tail */
-            r->bytes = r->addr + r->bytes - (a + b);
-            r->addr = a + b;
-          } else {
-            v[i--] = v[--len];
-          }
-        } else if (kind == LW_EV_OS_UNMAP && r->addr < a && a < r->addr + r->bytes) {
-          r->bytes = a - r->addr; /* trimmed from the end */
-        }
-      }
-      if (kind == LW_EV_OS_UNMAP) continue;
-      a = b; /* remap: the new mapping */
-      b = c;
+    if (kind == LW_EV_OS_MAP) {
+      rset_add(set, a, b);
+    } else if (kind == LW_EV_OS_UNMAP) {
+      rset_remove(set, a, a + b);
+    } else { /* remap: the mapping at a moves to b with c bytes */
+      size_t i = rset_lower(set, a);
+      if (i < set->n && set->v[i].addr == a) rset_remove(set, a, a + set->v[i].bytes);
+      rset_add(set, b, c);
     }
-    if (len == cap) {
-      cap = cap ? cap * 2 : 64;
-      lwv_region_t *nv = realloc(v, cap * sizeof *nv);
-      if (nv == NULL) break;
-      v = nv;
+    count++;
+    if (checkpoint_every && count % checkpoint_every == 0) { /* building checkpoints */
+      lwv_region_cp_t *v = realloc(d->rcp, (d->nrcp + 1) * sizeof *v);
+      if (v == NULL) continue;
+      d->rcp = v;
+      lwv_region_cp_t *cp = &v[d->nrcp++];
+      cp->seq = (uint64_t)sqlite3_column_int64(q, 4);
+      cp->n = set->n;
+      cp->v = malloc((set->n ? set->n : 1) * sizeof *cp->v);
+      if (cp->v) memcpy(cp->v, set->v, set->n * sizeof *cp->v);
+      else cp->n = 0;
     }
-    v[len++] = (lwv_region_t){a, b};
   }
-  sqlite3_finalize(q);
-  if (v) qsort(v, len, sizeof *v, region_cmp);
-  *n = len;
-  return v;
+  sqlite3_reset(q);
+  return count;
+}
+
+/* Mappings at a seq: the nearest checkpoint (a copy of the set every
+ * REGION_CP_EVERY OS events, built on first use) plus the events since. */
+#define REGION_CP_EVERY 2048
+
+lwv_region_t *lwv_db_regions_at(lwv_db_t *d, uint64_t seq, size_t *n) {
+  rset_t set = {0};
+  if (!d->rcp_built) {
+    d->rcp_built = 1;
+    regions_apply(d, &set, 0, UINT64_MAX >> 1, REGION_CP_EVERY);
+    set.n = 0;
+  }
+  size_t lo = 0, hi = d->nrcp; /* last checkpoint with seq <= wanted */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (d->rcp[mid].seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  uint64_t from = 0;
+  if (lo > 0) {
+    const lwv_region_cp_t *cp = &d->rcp[lo - 1];
+    if (set.cap < cp->n) {
+      lwv_region_t *nv = realloc(set.v, (cp->n ? cp->n : 1) * sizeof *nv);
+      if (nv == NULL) {
+        free(set.v);
+        *n = 0;
+        return NULL;
+      }
+      set.v = nv;
+      set.cap = cp->n;
+    }
+    memcpy(set.v, cp->v, cp->n * sizeof *set.v);
+    set.n = cp->n;
+    from = cp->seq;
+  }
+  regions_apply(d, &set, from, seq, 0);
+  *n = set.n;
+  return set.v;
 }
 
 uint64_t lwv_db_last_run(lwv_db_t *d, uint64_t seq) {
@@ -329,7 +418,7 @@ lwv_region_t *lwv_db_freed_between(lwv_db_t *d, uint64_t after, uint64_t upto, s
 }
 
 lwv_run_t *lwv_db_runs(lwv_db_t *d, uint64_t t0, uint64_t t1, int key, size_t max, size_t *n) {
-  static const char *const order[] = {"time_ns", "a DESC", "b DESC", "c DESC"};
+  static const char *const order[] = {"seq", "a DESC", "b DESC", "c DESC"};
   char sql[256];
   snprintf(sql, sizeof sql,
            "SELECT seq, time_ns, tid, a, b, c FROM allocator_events WHERE kind = %d"

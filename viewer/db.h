@@ -60,6 +60,12 @@ typedef struct lwv_thread_s {
   uint64_t live_bytes; /* at the cursor (filled by the view) */
 } lwv_thread_t;
 
+typedef struct lwv_region_cp_s {
+  uint64_t seq; /* the set after every OS event with seq <= this */
+  lwv_region_t *v;
+  size_t n;
+} lwv_region_cp_t;
+
 typedef struct lwv_db_s {
   sqlite3 *db;
   char path[1024];
@@ -75,7 +81,12 @@ typedef struct lwv_db_s {
   size_t nlive, caplive;
   uint64_t live_seq;
   int live_valid;
-  sqlite3_stmt *q_seq_at, *q_live, *q_snap, *q_classes, *q_frames, *q_last_run, *q_freed;
+  /* OS-mapping checkpoints for regions_at */
+  lwv_region_cp_t *rcp;
+  size_t nrcp;
+  int rcp_built;
+  sqlite3_stmt *q_seq_at, *q_live, *q_snap, *q_classes, *q_frames, *q_last_run, *q_freed,
+      *q_regions;
 } lwv_db_t;
 
 /* Opens an lwview database (read-only). NULL with a message in err if the
@@ -98,7 +109,7 @@ lwv_region_t *lwv_db_regions_at(lwv_db_t *d, uint64_t seq, size_t *n);
 uint64_t lwv_db_last_run(lwv_db_t *d, uint64_t seq);
 /* Blocks freed in (after, upto]: addr/size pairs; malloc'ed array. */
 lwv_region_t *lwv_db_freed_between(lwv_db_t *d, uint64_t after, uint64_t upto, size_t *n);
-/* Coalesce runs with time in [t0, t1], ordered by key (0 time, 1 chunks,
+/* Coalesce runs with time in [t0, t1], ordered by key (0 time (seq), 1 chunks,
  * 2 bytes, 3 duration; descending except time); at most max; malloc'ed. */
 lwv_run_t *lwv_db_runs(lwv_db_t *d, uint64_t t0, uint64_t t1, int key, size_t max, size_t *n);
 /* Call sites: whole-trace totals (all == 1) or blocks allocated with seq in

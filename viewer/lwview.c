@@ -27,6 +27,7 @@ static void usage(FILE *f) {
           "  --force         re-import even if the database is up to date\n"
           "  --db PATH       database to write (default: TRACE minus .lwt.zst, plus .db)\n"
           "  --quiet         no progress bar\n"
+          "  --bench-views   time every view at 50 cursor positions (80x24, no terminal needed)\n"
           "  --pid PID       live view of a process running lwmalloc with LW_LIVE=1\n"
           "Schema and example queries: viewer/README.md\n");
 }
@@ -94,13 +95,14 @@ static void print_summary(const char *db_path) {
 }
 
 int main(int argc, char **argv) {
-  int import_only = 0, force = 0, quiet = 0;
+  int import_only = 0, force = 0, quiet = 0, bench = 0;
   const char *path = NULL, *db_arg = NULL, *pid = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--import-only") == 0) import_only = 1;
     else if (strcmp(a, "--force") == 0) force = 1;
     else if (strcmp(a, "--quiet") == 0) quiet = 1;
+    else if (strcmp(a, "--bench-views") == 0) bench = 1;
     else if ((strcmp(a, "--db") == 0 || strcmp(a, "--pid") == 0) && i + 1 < argc)
       *(a[2] == 'd' ? &db_arg : &pid) = argv[++i];
     else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -155,11 +157,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "lwview: %s\n", err);
     return 1;
   }
-  if (!isatty(STDOUT_FILENO)) {
-    fprintf(stderr, "lwview: stdout is not a terminal (use --import-only in scripts)\n");
-    lwv_db_close(d);
-    return 1;
-  }
   static const lwv_view_t *const views[] = {&lwv_view_overview, &lwv_view_pools,
                                             &lwv_view_frag,     &lwv_view_coalesce,
                                             &lwv_view_sites,    &lwv_view_threads};
@@ -167,6 +164,16 @@ int main(int argc, char **argv) {
   app.db = d;
   app.views = views;
   app.nviews = 6;
+  if (bench) {
+    int brc = lwv_ui_bench(&app, 50);
+    lwv_db_close(d);
+    return brc;
+  }
+  if (!isatty(STDOUT_FILENO)) {
+    fprintf(stderr, "lwview: stdout is not a terminal (use --import-only in scripts)\n");
+    lwv_db_close(d);
+    return 1;
+  }
   int rc = lwv_ui_run(&app);
   lwv_db_close(d);
   return rc;

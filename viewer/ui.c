@@ -4,6 +4,7 @@
 
 #include <curses.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -234,12 +235,55 @@ static void live_sample(lwv_app_t *app) {
   app->hist_len++;
 }
 
-int lwv_ui_run(lwv_app_t *app) {
-  if (app->db) {
-    app->t_first = app->db->nti ? app->db->ti[0].t0 : 0;
-    app->t_end = app->db->nti ? app->db->ti[app->db->nti - 1].t1 : 0;
-    if (app->db->end_ns > app->t_end) app->t_end = app->db->end_ns;
+static double ms_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void app_init_times(lwv_app_t *app) {
+  app->t_first = app->db->nti ? app->db->ti[0].t0 : 0;
+  app->t_end = app->db->nti ? app->db->ti[app->db->nti - 1].t1 : 0;
+  if (app->db->end_ns > app->t_end) app->t_end = app->db->end_ns;
+}
+
+int lwv_ui_bench(lwv_app_t *app, int positions) {
+  app_init_times(app);
+  FILE *null_out = fopen("/dev/null", "w");
+  if (null_out == NULL) return 1;
+  setenv("LINES", "24", 1);
+  setenv("COLUMNS", "80", 1);
+  use_env(TRUE);
+  SCREEN *scr = newterm("xterm", null_out, stdin);
+  if (scr == NULL) {
+    fprintf(stderr, "lwview: cannot set up a terminal for the benchmark\n");
+    return 1;
   }
+  printf("%-10s %10s %10s   (%d cursor positions, 80x24, cursor move + full redraw)\n", "view",
+         "mean ms", "max ms", positions);
+  for (int v = 0; v < app->nviews; v++) {
+    app->cur = v;
+    double sum = 0, max = 0;
+    for (int i = 0; i < positions; i++) {
+      double t0 = ms_now();
+      set_cursor(app, app->t_first + (app->t_end - app->t_first) / (positions - 1 ? positions - 1 : 1) * i);
+      draw_frame(app);
+      app->views[v]->draw(app, 3, LINES - 4, COLS);
+      refresh();
+      double dt = ms_now() - t0;
+      sum += dt;
+      if (dt > max) max = dt;
+    }
+    printf("%-10s %10.2f %10.2f\n", app->views[v]->name, sum / positions, max);
+  }
+  endwin();
+  delscreen(scr);
+  fclose(null_out);
+  return 0;
+}
+
+int lwv_ui_run(lwv_app_t *app) {
+  if (app->db) app_init_times(app);
   initscr();
   if (COLS < LWV_MIN_COLS || LINES < LWV_MIN_ROWS) {
     int c = COLS, l = LINES;

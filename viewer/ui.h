@@ -43,6 +43,9 @@ struct lwv_app_s {
 
 /* Runs the UI until 'q'. Returns the process exit status. */
 int lwv_ui_run(lwv_app_t *app);
+/* Draws every view at `positions` cursor positions on an 80x24 screen
+ * written to /dev/null and prints the mean and max time per view. */
+int lwv_ui_bench(lwv_app_t *app, int positions);
 
 /* Time of chart column x of w over [t_first, t_end]. */
 uint64_t lwv_col_time(const lwv_app_t *app, int x, int w);

@@ -39,8 +39,10 @@ static void coalesce_draw(lwv_app_t *app, int top, int rows, int cols) {
             (unsigned long long)d->n_runs);
 
   uint64_t t0 = app->sel_state == 2 ? app->sel0 : 0, t1 = app->sel_state == 2 ? app->sel1 : UINT64_MAX >> 1;
-  lwv_run_t *runs = lwv_db_runs(d, t0, t1, app->sort_key, CO_LIST_MAX, &n);
   int list_top = top + chart_rows + 2, list_rows = rows - chart_rows - 3;
+  /* fetch only down to the last visible row (one more keeps Down moving) */
+  int want = (app->selected > app->scroll + list_rows - 1 ? app->selected : app->scroll + list_rows - 1) + 2;
+  lwv_run_t *runs = lwv_db_runs(d, t0, t1, app->sort_key, want < CO_LIST_MAX ? (size_t)want : CO_LIST_MAX, &n);
   attron(A_BOLD);
   lwv_print(list_top - 1, 0, "%-12s %8s %8s %12s %12s   sorted by %s%s", "time", "tid", "chunks",
             "bytes", "duration", sort_names[app->sort_key],
