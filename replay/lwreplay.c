@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
     }
   }
   for (size_t i = 0; i < nnames; i++) rp_median(&series[i]);
-  rp_report(stdout, fmt, label, &plan, series, nnames);
+  rp_report(stdout, fmt, label, &plan, series, nnames, &o);
   if (bench_events && fmt == RP_FMT_TABLE)
     printf("\nengine: %.2f M events/s on one thread with %s, %.2f M per CPU-second "
            "(latency: %s; target >= 20 M/s)\n",

@@ -309,6 +309,6 @@ typedef struct rp_series_s {
 void rp_median(rp_series_t *s);
 enum rp_format { RP_FMT_TABLE, RP_FMT_JSON, RP_FMT_CSV };
 void rp_report(FILE *f, enum rp_format fmt, const char *trace, const rp_plan_t *plan,
-               const rp_series_t *series, size_t nseries);
+               const rp_series_t *series, size_t nseries, const rp_opts_t *o);
 
 #endif /* LW_REPLAY_H */

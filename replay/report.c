@@ -115,7 +115,7 @@ static int class_used(const rp_series_t *s, size_t n, const metric_t *m) {
 }
 
 static void report_table(FILE *f, const char *trace, const rp_plan_hdr_t *h,
-                         const rp_series_t *s, size_t n) {
+                         const rp_series_t *s, size_t n, const rp_opts_t *o) {
   char a[48], b[96];
   fprintf(f, "lwreplay %s\n", trace);
   human(a, sizeof a, M_BYTES, (double)h->trace_peak_live);
@@ -134,6 +134,11 @@ static void report_table(FILE *f, const char *trace, const rp_plan_hdr_t *h,
             (unsigned long long)h->trace_lost);
   fprintf(f, "  %s of %zu run%s each%s\n", s[0].nruns > 1 ? "median" : "result", s[0].nruns,
           s[0].nruns > 1 ? "s" : "", n > 1 ? "; (x) = ratio to the first allocator" : "");
+  fprintf(f, "  latency: %s; %s%s%s\n",
+          o->lat_every == 0 ? "not measured" : o->lat_every == 1 ? "every op timed" : "1 op in ~16 timed (--latency=all for every op)",
+          o->touch ? "--touch: RSS includes every requested byte"
+                   : "RSS counts only pages the allocator wrote (--touch for real RSS)",
+          o->serial ? "; --serial" : "", o->check ? "; --check" : "");
   for (size_t i = 0; i < n; i++)
     fprintf(f, "  %-10s malloc from %s%s%s\n", s[i].name, s[i].median.malloc_from,
             s[i].median.fallbacks[0] ? "; emulated: " : "", s[i].median.fallbacks);
@@ -188,9 +193,12 @@ static void json_metrics(FILE *f, const rp_result_t *r, const rp_result_t *first
 }
 
 static void report_json(FILE *f, const char *trace, const rp_plan_hdr_t *h,
-                        const rp_series_t *s, size_t n) {
+                        const rp_series_t *s, size_t n, const rp_opts_t *o) {
   fprintf(f, "{\"trace\": ");
   json_str(f, trace);
+  fprintf(f, ", \"touch\": %s, \"check\": %s, \"serial\": %s, \"latency_every\": %u",
+          o->touch ? "true" : "false", o->check ? "true" : "false", o->serial ? "true" : "false",
+          o->lat_every);
   fprintf(f, ", \"ops\": %llu, \"threads\": %llu, \"blocks\": %llu, \"handoffs\": %llu, "
              "\"op_hash\": \"%016llx\", "
              "\"trace_peak_live_bytes\": %llu, \"trace_final_live_bytes\": %llu, "
@@ -251,9 +259,9 @@ static void report_csv(FILE *f, const rp_series_t *s, size_t n) {
 }
 
 void rp_report(FILE *f, enum rp_format fmt, const char *trace, const rp_plan_t *plan,
-               const rp_series_t *s, size_t n) {
+               const rp_series_t *s, size_t n, const rp_opts_t *o) {
   if (n == 0) return;
-  if (fmt == RP_FMT_JSON) report_json(f, trace, plan->hdr, s, n);
+  if (fmt == RP_FMT_JSON) report_json(f, trace, plan->hdr, s, n, o);
   else if (fmt == RP_FMT_CSV) report_csv(f, s, n);
-  else report_table(f, trace, plan->hdr, s, n);
+  else report_table(f, trace, plan->hdr, s, n, o);
 }
