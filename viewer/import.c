@@ -112,6 +112,12 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static int fail(importer_t *im, const char *fmt, const char *detail) {
   snprintf(im->err, im->errlen, fmt, detail);
   return -1;
@@ -949,7 +955,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
     goto out;
   }
   if (exec_sql(&im, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-                    "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; BEGIN") ||
+                    "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; PRAGMA page_size=16384; BEGIN") ||
       create_schema(&im, 0) ||
       prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_event, "INSERT INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
@@ -975,13 +981,14 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
     if (warn && warnlen) snprintf(warn, warnlen, "%s (imported the %llu records before it)",
                                   reader_err, (unsigned long long)im.records);
   }
-  double t_pass1 = now_s();
+  double t_pass1 = now_s(), c_pass1 = cpu_s();
   const lwt_header_t *h = lwt_header(rd);
   char version[32];
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
-  double t_sym = 0, t_pass2 = 0;
-  if (write_lookups(&im) || write_stacks(&im) || ((t_sym = now_s()), pass2(&im)) ||
-      pass3(&im) || ((t_pass2 = now_s()), write_aggregates(&im)) ||
+  double t_sym = 0, t_pass2 = 0, t_pass3 = 0, c_sym = 0, c_pass2 = 0, c_pass3 = 0;
+  if (write_lookups(&im) || write_stacks(&im) || ((t_sym = now_s()), (c_sym = cpu_s()), pass2(&im)) ||
+      ((t_pass2 = now_s()), (c_pass2 = cpu_s()), pass3(&im)) ||
+      ((t_pass3 = now_s()), (c_pass3 = cpu_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||
       meta_put_text(&im, "trace_path", trace_path) ||
       meta_put_int(&im, "trace_size", (int64_t)st.st_size) ||
@@ -1007,8 +1014,12 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
     goto out;
   importer_close_db(&im);
   if (getenv("LWV_TIMING"))
-    fprintf(stderr, "lwview: pass 1 %.3f s, symbols %.3f s, passes 2+3 %.3f s, indexes %.3f s\n",
-            t_pass1 - im.t_start, t_sym - t_pass1, t_pass2 - t_sym, now_s() - t_pass2);
+    fprintf(stderr,
+            "lwview: wall/cpu s: read %.2f/%.2f  symbols %.2f/%.2f  lifetimes %.2f/%.2f"
+            "  calls table %.2f/%.2f  indexes %.2f/%.2f\n",
+            t_pass1 - im.t_start, c_pass1, t_sym - t_pass1, c_sym - c_pass1, t_pass2 - t_sym,
+            c_pass2 - c_sym, t_pass3 - t_pass2, c_pass3 - c_pass2, now_s() - t_pass3,
+            cpu_s() - c_pass3);
   if (rename(tmp, db_path) != 0) {
     snprintf(err, errlen, "%s: %s", db_path, strerror(errno));
     goto out;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "db.h"
+#include "events.h"
 #include "testhelper.h"
 
 static const char *db_path;
@@ -52,6 +53,69 @@ TEST(live_at_matches_brute_force) {
     prev = s;
   }
   EXPECT_EQ_U(lwv_db_seq_at(d, d->end_ns), d->ti[d->nti - 1].seq1);
+  lwv_db_close(d);
+}
+
+/* Removes [c0, c1) from every range of out[0..*n) (splitting as needed). */
+static void naive_cut(lwv_region_t *out, size_t *n, size_t max, uint64_t c0, uint64_t c1) {
+  for (size_t i = 0; i < *n; i++) {
+    uint64_t s0 = out[i].addr, s1 = out[i].addr + out[i].bytes;
+    if (s1 <= c0 || s0 >= c1) continue;
+    if (s0 < c0 && s1 > c1 && *n < max) out[(*n)++] = (lwv_region_t){c1, s1 - c1};
+    if (s0 < c0) out[i].bytes = c0 - s0;
+    else if (s1 > c1) out[i] = (lwv_region_t){c1, s1 - c1};
+    else out[i--] = out[--*n];
+  }
+}
+
+/* The OS mappings after seq by the plainest replay over an unsorted list. */
+static size_t naive_regions(sqlite3 *db, uint64_t seq, lwv_region_t *out, size_t max) {
+  sqlite3_stmt *q;
+  sqlite3_prepare_v2(db,
+                     "SELECT e.kind, e.a, e.b, e.c FROM allocator_events e JOIN event_kinds k"
+                     " ON k.kind = e.kind WHERE k.name IN ('OS_MAP','OS_UNMAP','OS_REMAP')"
+                     " AND e.seq <= ? ORDER BY e.seq",
+                     -1, &q, NULL);
+  sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+  size_t n = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    int kind = sqlite3_column_int(q, 0);
+    uint64_t a = (uint64_t)sqlite3_column_int64(q, 1), b = (uint64_t)sqlite3_column_int64(q, 2),
+             c = (uint64_t)sqlite3_column_int64(q, 3);
+    if (kind == LW_EV_OS_REMAP) {
+      for (size_t i = 0; i < n; i++)
+        if (out[i].addr == a) {
+          naive_cut(out, &n, max, a, a + out[i].bytes);
+          break;
+        }
+      a = b; /* then map the new place */
+      b = c;
+      kind = LW_EV_OS_MAP;
+    }
+    naive_cut(out, &n, max, a, a + b);
+    if (kind == LW_EV_OS_MAP && b > 0 && n < max) out[n++] = (lwv_region_t){a, b};
+  }
+  sqlite3_finalize(q);
+  return n;
+}
+
+TEST(regions_match_naive_replay) {
+  char err[512];
+  lwv_db_t *d = lwv_db_open(db_path, err, sizeof err);
+  ASSERT(d != NULL);
+  static lwv_region_t want[1 << 16];
+  for (int i = 0; i <= 40; i++) {
+    uint64_t seq = d->last_seq * (uint64_t)i / 40;
+    size_t n = 0, nw = naive_regions(d->db, seq, want, sizeof want / sizeof want[0]);
+    lwv_region_t *got = lwv_db_regions_at(d, seq, &n);
+    uint64_t got_bytes = 0, want_bytes = 0;
+    for (size_t k = 0; k < n; k++) got_bytes += got[k].bytes;
+    for (size_t k = 0; k < nw; k++) want_bytes += want[k].bytes;
+    EXPECT_EQ_U(got_bytes, want_bytes);
+    EXPECT_EQ_U(n, nw);
+    for (size_t k = 1; k < n; k++) EXPECT(got[k - 1].addr + got[k - 1].bytes <= got[k].addr);
+    free(got);
+  }
   lwv_db_close(d);
 }
 
