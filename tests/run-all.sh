@@ -5,6 +5,10 @@
 #   main       Release, -Werror, every target, every test   (build/, shared with bench/demo.sh)
 #   checked    -DLW_CHECKED=ON: unit + api tests                   (build/ci/checked)
 #   sanitize   -DLW_SANITIZE=ON (ASan+UBSan tools and tests), all but e2e
+#              and stress (those run the same, unsanitised allocator as main)
+#   tsan       ThreadSanitizer over the allocator itself: -fsanitize=thread
+#              everywhere, unit tests and the stress programs that call lw_*
+#              directly (TSan's runtime replaces the standard names)
 #   clang      clang, -Werror, every target; unit + api + stress tests
 #   aarch64    cross build (cmake/toolchain-aarch64.cmake), unit + api tests
 #              under qemu-aarch64 with 4, 16 and 64 KiB pages
@@ -18,7 +22,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 JOBS="${JOBS:-2}"
-STAGES="${LW_STAGES:-deps,main,checked,sanitize,clang,aarch64}"
+STAGES="${LW_STAGES:-deps,main,checked,sanitize,tsan,clang,aarch64}"
 CI_DIR="$root/build/ci"
 export CTEST_OUTPUT_ON_FAILURE=1
 
@@ -89,7 +93,17 @@ stage_sanitize() {
   # with LD_PRELOAD=liblwmalloc.so (not sanitised) are expected.
   (cd "$dir" && ASAN_OPTIONS="abort_on_error=0:verify_asan_link_order=0:${ASAN_OPTIONS:-}" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
-    ctest --output-on-failure -j "$JOBS" -E '^e2e\.')
+    ctest --output-on-failure -j "$JOBS" -E '^(e2e|stress)\.')
+}
+
+stage_tsan() {
+  local dir="$CI_DIR/tsan"
+  configure "$dir" -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+    -DLW_BUILD_TOOLS=OFF -DLW_BUILD_BENCH=OFF || return 1
+  build_test_dirs "$dir" unit || return 1
+  make -C "$dir/tests/stress" -j "$JOBS" --no-print-directory stress-stress-lw stress-thread_churn-lw || return 1
+  (cd "$dir" && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" \
+    ctest --output-on-failure -j "$JOBS" -R '^(unit\.|stress\..*\.lw$)')
 }
 
 stage_clang() {
@@ -122,6 +136,7 @@ run_stage deps stage_deps
 run_stage main stage_main
 run_stage checked stage_checked
 run_stage sanitize stage_sanitize
+run_stage tsan stage_tsan
 run_stage clang stage_clang
 run_stage aarch64 stage_aarch64
 

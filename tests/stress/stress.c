@@ -8,11 +8,13 @@
  * and abandoned with blocks still live in other threads' hands.
  * Deterministic per-thread random streams (fixed seed); the interleaving is
  * up to the scheduler. Do not use this as a benchmark. */
-#include "stress_common.h"
+#define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+
+#include "stress_common.h" /* last: it may map the malloc names to lw_* */
 
 /* A slot holds a block and its (size, key) so that a thread can verify
  * blocks that are smaller than the header. Slots are exchanged whole

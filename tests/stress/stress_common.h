@@ -2,7 +2,9 @@
  * self-describing blocks whose contents can be verified by any thread. */
 #ifndef LW_STRESS_COMMON_H
 #define LW_STRESS_COMMON_H
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +74,19 @@ static inline unsigned arg_or(int argc, char **argv, int i, unsigned dflt) {
   return argc > i ? (unsigned)strtoul(argv[i], NULL, 10) : dflt;
 }
 
+#ifdef LWTEST_DIRECT_LW
+/* The program calls lwmalloc's lw_* functions by name (linked with the
+ * static library): the variant that ThreadSanitizer can watch, since its
+ * runtime replaces the standard malloc names. */
+#include "lwmalloc.h"
+#define malloc lw_malloc
+#define free lw_free
+#define calloc lw_calloc
+#define realloc lw_realloc
+#define memalign lw_memalign
+#define posix_memalign lw_posix_memalign
+static inline void require_allocator(void) {}
+#else
 /* Exits the test unless the expected allocator serves malloc: lwmalloc,
  * or the C library's when LWTEST_ALLOCATOR=libc (the reference run). */
 static inline void require_allocator(void) {
@@ -86,4 +101,5 @@ static inline void require_allocator(void) {
     exit(1);
   }
 }
+#endif /* LWTEST_DIRECT_LW */
 #endif

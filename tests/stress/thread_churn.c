@@ -5,9 +5,11 @@
  * them after their owner has exited. An allocator with per-thread pools
  * must hand an exiting thread's pools (with live blocks in them) over to
  * someone, and must still accept remote frees into them. */
-#include "stress_common.h"
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <time.h>
+
+#include "stress_common.h" /* last: it may map the malloc names to lw_* */
 
 #define PER_THREAD 300
 
