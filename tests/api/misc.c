@@ -98,6 +98,67 @@ TEST(libc_aliases_reach_the_same_allocator) {
   lfree(d);
 }
 
+/* Every allocator entry point a program can reach must belong to the same
+ * allocator as malloc: one left to the C library would hand it a block it
+ * never allocated (malloc_usable_size, say, or valloc). */
+TEST(exported_names_resolve_to_one_allocator) {
+  const char *names[] = {"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
+                         "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
+                         "malloc_trim", "mallinfo", "mallinfo2", "__libc_malloc", "__libc_free",
+                         "__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc",
+                         "__libc_pvalloc", "cfree"};
+  const char *malloc_owner = lwtest_owner_of("malloc");
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (!dlsym(RTLD_DEFAULT, names[i])) {
+      /* cfree is a compatibility-only symbol in glibc >= 2.26. */
+      if (strcmp(names[i], "cfree") != 0) fprintf(stderr, "%s does not resolve\n", names[i]);
+      EXPECT(strcmp(names[i], "cfree") == 0);
+      continue;
+    }
+    const char *owner = lwtest_owner_of(names[i]);
+    if (strcmp(owner, malloc_owner) != 0) fprintf(stderr, "%s resolves to %s, malloc to %s\n", names[i], owner, malloc_owner);
+    EXPECT(strcmp(owner, malloc_owner) == 0);
+  }
+}
+
+TEST(libc_valloc_pvalloc_cfree) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  malloc_fn *lvalloc = (malloc_fn *)dlsym(RTLD_DEFAULT, "__libc_valloc");
+  malloc_fn *lpvalloc = (malloc_fn *)dlsym(RTLD_DEFAULT, "__libc_pvalloc");
+  free_fn *cfree_ = (free_fn *)dlsym(RTLD_DEFAULT, "cfree");
+  ASSERT(lvalloc && lpvalloc);
+  ASSERT(!strcmp(lwtest_owner_of("__libc_valloc"), lwtest_owner_of("malloc")));
+  ASSERT(!strcmp(lwtest_owner_of("__libc_pvalloc"), lwtest_owner_of("malloc")));
+  void *v = lvalloc(100);
+  ASSERT(v != NULL);
+  EXPECT(lwtest_aligned(v, pg));
+  free(v);
+  void *pv = lpvalloc(100);
+  ASSERT(pv != NULL);
+  EXPECT(lwtest_aligned(pv, pg) && malloc_usable_size(pv) >= pg);
+  free(pv);
+  if (cfree_ && !strcmp(lwtest_owner_of("cfree"), lwtest_owner_of("malloc"))) cfree_(malloc(lwtest_size(77)));
+}
+
+/* The old mallinfo (int fields, deprecated but exported) follows
+ * allocations as mallinfo2 does. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(mallinfo_follows_allocations) {
+  enum { N = 16, SIZE = 64 * 1024 };
+  void *p[N];
+  struct mallinfo before = mallinfo();
+  for (int i = 0; i < N; i++) {
+    p[i] = malloc(lwtest_size(SIZE));
+    ASSERT(p[i] != NULL);
+  }
+  struct mallinfo during = mallinfo();
+  long grew = (long)(during.uordblks + during.hblkhd) - (long)(before.uordblks + before.hblkhd);
+  EXPECT(grew >= (long)N * SIZE);
+  for (int i = 0; i < N; i++) free(p[i]);
+}
+#pragma GCC diagnostic pop
+
 /* C23 free_sized / free_aligned_sized: tested where the allocator in use
  * exports them (glibc 2.36 does not). */
 TEST(free_sized_when_exported) {
