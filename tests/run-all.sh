@@ -2,7 +2,8 @@
 # The project's whole test run (README: `bash tests/run-all.sh`; CI runs it
 # through .ci/run). Stages, each with a header:
 #   deps       .ci/deps.sh (Debian packages of .ci/packages.txt)
-#   main       Release, -Werror, every target, every test   (build/, shared with bench/demo.sh)
+#   main       RelWithDebInfo (the project default), -Werror, every target,
+#              every test                                          (build/)
 #   checked    -DLW_CHECKED=ON: unit + api tests                   (build/ci/checked)
 #   sanitize   -DLW_SANITIZE=ON (ASan+UBSan tools and tests), all but e2e
 #              and stress (those run the same, unsanitised allocator as main)
@@ -71,7 +72,7 @@ stage_deps() { bash "$root/.ci/deps.sh"; }
 
 stage_main() {
   mkdir -p build
-  configure "$root/build" -DCMAKE_BUILD_TYPE=Release -DLW_WERROR=ON || return 1
+  configure "$root/build" -DLW_WERROR=ON || return 1
   cmake --build build -j "$JOBS" || return 1
   (cd build && ctest --output-on-failure -j "$JOBS")
 }
