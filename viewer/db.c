@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "import.h"
+#include "u64map.h"
 
 /* live_at visits, for each level of the interval index (import.c ivl_key),
  * the one dyadic range holding seq: at most IVL_LEVELS index probes. */
@@ -440,23 +441,103 @@ lwv_run_t *lwv_db_runs(lwv_db_t *d, uint64_t t0, uint64_t t1, int key, size_t ma
   return v;
 }
 
-lwv_site_t *lwv_db_sites(lwv_db_t *d, int all, uint64_t seq0, uint64_t seq1, size_t *n) {
-  const char *sql =
-      all ? "SELECT s.stack_id, st.site, s.allocs, s.bytes, s.leaked, s.leaked_bytes"
-            " FROM sites s LEFT JOIN stacks st ON st.id = s.stack_id"
-          : "SELECT g.stack_id, st.site, g.allocs, g.bytes, g.leaked, g.leaked_bytes FROM"
-            " (SELECT coalesce(stack_id, 0) AS stack_id, count(*) AS allocs, sum(size) AS bytes,"
-            "  sum(end_seq IS NULL) AS leaked,"
-            "  sum(CASE WHEN end_seq IS NULL THEN size ELSE 0 END) AS leaked_bytes"
-            "  FROM blocks WHERE seq BETWEEN ? AND ? GROUP BY 1) g"
-            " LEFT JOIN stacks st ON st.id = g.stack_id";
-  sqlite3_stmt *q = NULL;
-  *n = 0;
-  if (sqlite3_prepare_v2(d->db, sql, -1, &q, NULL) != SQLITE_OK) return NULL;
-  if (!all) {
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)seq0);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq1);
+static void site_label(lwv_site_t *s, const unsigned char *label) {
+  snprintf(s->label, sizeof s->label, "%s",
+           label ? (const char *)label : s->stack_id ? "?" : "(no stack)");
+}
+
+/* Adds one site's counts to the table v indexed by index. */
+static int site_add(u64map_t *index, lwv_site_t **v, size_t *n, size_t *cap, uint32_t id,
+                    uint64_t allocs, uint64_t bytes, uint64_t leaked, uint64_t leaked_bytes) {
+  int added;
+  uint64_t *slot = u64map_put(index, (uint64_t)id + 1, &added);
+  if (slot == NULL) return -1;
+  if (added) {
+    if (*n == *cap) {
+      *cap = *cap ? *cap * 2 : 256;
+      lwv_site_t *nv = realloc(*v, *cap * sizeof *nv);
+      if (nv == NULL) return -1;
+      *v = nv;
+    }
+    memset(&(*v)[*n], 0, sizeof **v);
+    (*v)[*n].stack_id = id;
+    *slot = (*n)++;
   }
+  lwv_site_t *s = &(*v)[*slot];
+  s->allocs += allocs;
+  s->bytes += bytes;
+  s->leaked += leaked;
+  s->leaked_bytes += leaked_bytes;
+  return 0;
+}
+
+/* Sites of the blocks allocated in [seq0, seq1]: the site_stretches of the
+ * time_index stretches wholly inside, plus the calls of the edges. */
+static lwv_site_t *sites_in_range(lwv_db_t *d, uint64_t seq0, uint64_t seq1, size_t *n) {
+  size_t i0 = 0, i1; /* stretches [i0, i1) lie inside the range */
+  while (i0 < d->nti && d->ti[i0].seq0 < seq0) i0++;
+  for (i1 = i0; i1 < d->nti && d->ti[i1].seq1 <= seq1;) i1++;
+  u64map_t index = {0};
+  lwv_site_t *v = NULL;
+  size_t cap = 0;
+  sqlite3_stmt *q = NULL;
+  if (i1 > i0 && sqlite3_prepare_v2(d->db,
+                                    "SELECT stack_id, sum(allocs), sum(bytes), sum(leaked),"
+                                    " sum(leaked_bytes) FROM site_stretches"
+                                    " WHERE stretch BETWEEN ? AND ? GROUP BY stack_id",
+                                    -1, &q, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)i0 + 1); /* ids are 1-based */
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)i1);
+    while (sqlite3_step(q) == SQLITE_ROW)
+      if (site_add(&index, &v, n, &cap, (uint32_t)sqlite3_column_int64(q, 0),
+                   (uint64_t)sqlite3_column_int64(q, 1), (uint64_t)sqlite3_column_int64(q, 2),
+                   (uint64_t)sqlite3_column_int64(q, 3), (uint64_t)sqlite3_column_int64(q, 4)))
+        break;
+    sqlite3_finalize(q);
+  }
+  /* the edges: calls before the first whole stretch and after the last */
+  uint64_t edges[2][2] = {{seq0, i1 > i0 ? d->ti[i0].seq0 - 1 : seq1},
+                          {i1 > i0 ? d->ti[i1 - 1].seq1 + 1 : 1, i1 > i0 ? seq1 : 0}};
+  if (sqlite3_prepare_v2(d->db,
+                         "SELECT coalesce(stack_id, 0), size, end_seq IS NULL FROM calls"
+                         " WHERE seq BETWEEN ? AND ? AND addr IS NOT NULL",
+                         -1, &q, NULL) == SQLITE_OK) {
+    for (int e = 0; e < 2; e++) {
+      if (edges[e][0] > edges[e][1]) continue;
+      sqlite3_bind_int64(q, 1, (sqlite3_int64)edges[e][0]);
+      sqlite3_bind_int64(q, 2, (sqlite3_int64)edges[e][1]);
+      while (sqlite3_step(q) == SQLITE_ROW) {
+        uint64_t size = (uint64_t)sqlite3_column_int64(q, 1);
+        int leaked = sqlite3_column_int(q, 2);
+        if (site_add(&index, &v, n, &cap, (uint32_t)sqlite3_column_int64(q, 0), 1, size,
+                     (uint64_t)leaked, leaked ? size : 0))
+          break;
+      }
+      sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+  }
+  u64map_free(&index);
+  if (sqlite3_prepare_v2(d->db, "SELECT site FROM stacks WHERE id = ?", -1, &q, NULL) == SQLITE_OK) {
+    for (size_t i = 0; i < *n; i++) {
+      sqlite3_bind_int64(q, 1, v[i].stack_id);
+      site_label(&v[i], sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL);
+      sqlite3_reset(q);
+    }
+  }
+  sqlite3_finalize(q);
+  return v;
+}
+
+lwv_site_t *lwv_db_sites(lwv_db_t *d, int all, uint64_t seq0, uint64_t seq1, size_t *n) {
+  *n = 0;
+  if (!all) return sites_in_range(d, seq0, seq1, n);
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(d->db,
+                         "SELECT s.stack_id, st.site, s.allocs, s.bytes, s.leaked, s.leaked_bytes"
+                         " FROM sites s LEFT JOIN stacks st ON st.id = s.stack_id",
+                         -1, &q, NULL) != SQLITE_OK)
+    return NULL;
   lwv_site_t *v = NULL;
   size_t cap = 0;
   while (sqlite3_step(q) == SQLITE_ROW) {
@@ -469,9 +550,7 @@ lwv_site_t *lwv_db_sites(lwv_db_t *d, int all, uint64_t seq0, uint64_t seq1, siz
     lwv_site_t *s = &v[(*n)++];
     memset(s, 0, sizeof *s);
     s->stack_id = (uint32_t)sqlite3_column_int64(q, 0);
-    const unsigned char *label = sqlite3_column_text(q, 1);
-    snprintf(s->label, sizeof s->label, "%s",
-             label ? (const char *)label : s->stack_id ? "?" : "(no stack)");
+    site_label(s, sqlite3_column_text(q, 1));
     s->allocs = (uint64_t)sqlite3_column_int64(q, 2);
     s->bytes = (uint64_t)sqlite3_column_int64(q, 3);
     s->leaked = (uint64_t)sqlite3_column_int64(q, 4);

@@ -534,7 +534,30 @@ typedef struct pass2_s {
   uint64_t ti_id, ti_calls, ti_t0, ti_t1, ti_seq0, ti_seq1, ti_alloc, ti_freed, ti_max;
   uint64_t t_max;
   uint64_t ti_calls_cap, ti_ns_cap; /* stretch bounds for this trace */
+  uint64_t *ti_seq0s;                /* first seq of every flushed stretch */
+  size_t capseq0s;
+  /* site_stretches rows: (stretch << 32 | stack id) -> index in ss */
+  u64map_t ss_index;
+  struct site_stretch_s {
+    uint64_t stretch, stack, allocs, bytes, leaked, leaked_bytes;
+  } *ss;
+  size_t nss, capss;
 } pass2_t;
+
+/* The site_stretches row of (stretch, stack), created on first use. */
+static struct site_stretch_s *site_stretch(pass2_t *p, uint64_t stretch, uint32_t stack) {
+  int added;
+  uint64_t *slot = u64map_put(&p->ss_index, stretch << 32 | stack, &added);
+  if (slot == NULL) return NULL;
+  if (added) {
+    struct site_stretch_s *v = grow(p->ss, &p->capss, p->nss + 1, sizeof *v);
+    if (v == NULL) return NULL;
+    p->ss = v;
+    v[p->nss] = (struct site_stretch_s){stretch, stack, 0, 0, 0, 0};
+    *slot = p->nss++;
+  }
+  return &p->ss[*slot];
+}
 
 /* Ends the live block at addr at seq `end`; returns its size (0 if the
  * address held no block we saw allocated). */
@@ -570,8 +593,11 @@ static int block_start(importer_t *im, pass2_t *p, uint64_t seq) {
   uint64_t *v = u64map_put(&p->addrs, sl->addr, &added);
   site_t *s = site_get(im, sl->stack_id);
   thread_t_ *t = thread_get(im, sl->tid);
-  if (v == NULL || s == NULL || t == NULL) return fail(im, "%s", "out of memory");
+  struct site_stretch_s *ss = site_stretch(p, p->ti_id + 1, sl->stack_id);
+  if (v == NULL || s == NULL || t == NULL || ss == NULL) return fail(im, "%s", "out of memory");
   *v = seq;
+  ss->allocs++;
+  ss->bytes += sl->size;
   p->live_bytes += sl->size;
   p->live_blocks++;
   p->ti_alloc += sl->size;
@@ -590,6 +616,10 @@ static int block_start(importer_t *im, pass2_t *p, uint64_t seq) {
 
 static int ti_flush(importer_t *im, pass2_t *p) {
   if (p->ti_calls == 0) return 0;
+  uint64_t *s0 = grow(p->ti_seq0s, &p->capseq0s, p->ti_id + 1, sizeof *s0);
+  if (s0 == NULL) return fail(im, "%s", "out of memory");
+  p->ti_seq0s = s0;
+  s0[p->ti_id] = p->ti_seq0;
   sqlite3_stmt *st = im->ins_ti;
   bind_u64(st, 1, ++p->ti_id, 0);
   bind_u64(st, 2, p->ti_t0, 0);
@@ -717,7 +747,31 @@ static int pass2(importer_t *im) {
     s->leaked++;
     s->leaked_bytes += b->size;
     t->leaked_bytes += b->size;
+    size_t lo = 0, hi = p.ti_id; /* its stretch: the last one starting at or before it */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (p.ti_seq0s[mid] <= p.addrs.vals[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    struct site_stretch_s *ss = site_stretch(&p, lo, b->stack_id);
+    if (ss == NULL) {
+      fail(im, "%s", "out of memory");
+      goto out;
+    }
+    ss->leaked++;
+    ss->leaked_bytes += b->size;
   }
+  sqlite3_stmt *ins_ss = NULL;
+  if (prep(im, &ins_ss, "INSERT INTO site_stretches VALUES(?,?,?,?,?,?)")) goto out;
+  for (size_t i = 0; i < p.nss; i++) {
+    const uint64_t *f = &p.ss[i].stretch;
+    for (int c = 0; c < 6; c++) bind_u64(ins_ss, c + 1, f[c], 0);
+    if (step_reset(im, ins_ss) != 0) {
+      sqlite3_finalize(ins_ss);
+      goto out;
+    }
+  }
+  sqlite3_finalize(ins_ss);
   if (meta_put_int(im, "peak_live_bytes", (int64_t)p.peak_live) ||
       meta_put_int(im, "peak_live_seq", (int64_t)p.peak_seq) ||
       meta_put_int(im, "final_live_bytes", (int64_t)p.live_bytes) ||
@@ -730,6 +784,9 @@ static int pass2(importer_t *im) {
 out:
   u64map_free(&p.addrs);
   u64map_free(&p.regions);
+  u64map_free(&p.ss_index);
+  free(p.ss);
+  free(p.ti_seq0s);
   return rc;
 }
 

@@ -176,6 +176,19 @@ CREATE TABLE sites (
   leaked_bytes INTEGER          -- their bytes
 );
 
+-- Per call site and time_index stretch: what the site allocated in that
+-- stretch. A time range's sites sum the stretches inside it (plus the calls
+-- of the two partial stretches at its ends) instead of scanning every block.
+CREATE TABLE site_stretches (
+  stretch INTEGER,        -- time_index.id
+  stack_id INTEGER,       -- stacks.id (0: calls without a stack)
+  allocs INTEGER,         -- blocks allocated by this site in the stretch
+  bytes INTEGER,          -- their bytes
+  leaked INTEGER,         -- of which still live when the trace ended
+  leaked_bytes INTEGER,   -- their bytes
+  PRIMARY KEY (stretch, stack_id)
+) WITHOUT ROWID;
+
 -- The time index: one row per stretch of consecutive calls (in seq order;
 -- a stretch ends after max(8, min(1024, calls/2048)) calls or when
 -- duration/2048 ns have passed since its start: some thousands of rows),

@@ -279,6 +279,30 @@ int lwv_ui_bench(lwv_app_t *app, int positions) {
     printf("%-10s %9.2f %9.2f %9.2f %9.2f\n", app->views[v]->name, sum / positions, max,
            csum / positions, cmax);
   }
+  /* the range-dependent views, with the middle half of the trace selected:
+   * the first draw computes the range, cursor moves reuse it */
+  app->sel0 = app->t_first + (app->t_end - app->t_first) / 4;
+  app->sel1 = app->t_first + (app->t_end - app->t_first) / 4 * 3;
+  app->sel_state = 2;
+  for (int v = 0; v < app->nviews; v++) {
+    if (strcmp(app->views[v]->name, "Sites") != 0 && strcmp(app->views[v]->name, "Coalesce") != 0)
+      continue;
+    app->cur = v;
+    double first = 0, sum = 0, max = 0;
+    for (int i = 0; i < positions; i++) {
+      double t0 = ms_now(CLOCK_MONOTONIC);
+      set_cursor(app, app->sel0 + (app->sel1 - app->sel0) / (positions - 1 ? positions - 1 : 1) * i);
+      draw_frame(app);
+      app->views[v]->draw(app, 3, LINES - 4, COLS);
+      refresh();
+      double dt = ms_now(CLOCK_MONOTONIC) - t0;
+      if (i == 0) first = dt;
+      else sum += dt;
+      if (i > 0 && dt > max) max = dt;
+    }
+    printf("%-10s range: first draw %.2f ms, then mean %.2f max %.2f ms (wall)\n",
+           app->views[v]->name, first, sum / (positions - 1), max);
+  }
   endwin();
   delscreen(scr);
   fclose(null_out);

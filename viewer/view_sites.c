@@ -26,12 +26,35 @@ static int site_cmp(const void *a, const void *b) {
   return (int)((const lwv_site_t *)a)->stack_id - (int)((const lwv_site_t *)b)->stack_id;
 }
 
+/* The site totals for the whole trace or a range, cached: a range query
+ * scans every block allocated in it, so it runs once per range, not once
+ * per cursor move. Returns a copy the caller frees. */
+static lwv_site_t *sites_totals(lwv_app_t *app, size_t *n) {
+  static lwv_site_t *cache;
+  static size_t ncache;
+  static uint64_t c_seq0, c_seq1;
+  static int c_valid, c_all;
+  lwv_db_t *d = app->db;
+  int all = app->sel_state != 2;
+  uint64_t seq0 = all ? 0 : lwv_db_seq_at(d, app->sel0), seq1 = all ? 0 : lwv_db_seq_at(d, app->sel1);
+  if (!c_valid || c_all != all || c_seq0 != seq0 || c_seq1 != seq1) {
+    free(cache);
+    cache = lwv_db_sites(d, all, seq0, seq1, &ncache);
+    c_valid = 1;
+    c_all = all;
+    c_seq0 = seq0;
+    c_seq1 = seq1;
+  }
+  *n = ncache;
+  lwv_site_t *v = malloc((ncache ? ncache : 1) * sizeof *v);
+  if (v && ncache) memcpy(v, cache, ncache * sizeof *v);
+  return v;
+}
+
 /* Sites ranked for the current cursor, range and sort key. */
 static lwv_site_t *sites_ranked(lwv_app_t *app, size_t *n) {
   lwv_db_t *d = app->db;
-  lwv_site_t *v = app->sel_state == 2
-                      ? lwv_db_sites(d, 0, lwv_db_seq_at(d, app->sel0), lwv_db_seq_at(d, app->sel1), n)
-                      : lwv_db_sites(d, 1, 0, 0, n);
+  lwv_site_t *v = sites_totals(app, n);
   if (v == NULL) return NULL;
   /* live bytes at the cursor per site: sites by stack id, then the live set */
   uint32_t max_id = 0;

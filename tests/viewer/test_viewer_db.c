@@ -119,6 +119,44 @@ TEST(regions_match_naive_replay) {
   lwv_db_close(d);
 }
 
+TEST(range_sites_match_group_by) {
+  char err[512];
+  lwv_db_t *d = lwv_db_open(db_path, err, sizeof err);
+  ASSERT(d != NULL);
+  sqlite3_stmt *q;
+  sqlite3_prepare_v2(d->db,
+                     "SELECT coalesce(stack_id,0), count(*), sum(size), sum(end_seq IS NULL)"
+                     " FROM blocks WHERE seq BETWEEN ? AND ? GROUP BY 1",
+                     -1, &q, NULL);
+  uint64_t ranges[][2] = {{0, d->last_seq},          {1, 1},
+                          {d->last_seq / 3, d->last_seq / 2}, {d->last_seq / 2, d->last_seq / 2 + 5},
+                          {17, d->last_seq - 17},   {d->peak_seq, d->last_seq}};
+  for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+    size_t n = 0;
+    lwv_site_t *got = lwv_db_sites(d, 0, ranges[r][0], ranges[r][1], &n);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)ranges[r][0]);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)ranges[r][1]);
+    size_t rows = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+      rows++;
+      uint32_t id = (uint32_t)sqlite3_column_int64(q, 0);
+      const lwv_site_t *s = NULL;
+      for (size_t i = 0; i < n; i++)
+        if (got[i].stack_id == id) s = &got[i];
+      EXPECT(s != NULL);
+      if (s == NULL) continue;
+      EXPECT_EQ_U(s->allocs, sqlite3_column_int64(q, 1));
+      EXPECT_EQ_U(s->bytes, sqlite3_column_int64(q, 2));
+      EXPECT_EQ_U(s->leaked, sqlite3_column_int64(q, 3));
+    }
+    sqlite3_reset(q);
+    EXPECT_EQ_U(n, rows);
+    free(got);
+  }
+  sqlite3_finalize(q);
+  lwv_db_close(d);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_viewer_db FILE.db\n");
