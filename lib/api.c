@@ -141,9 +141,17 @@ static void *lw_realloc_impl(void *p, size_t size) {
 }
 
 /* ---- the public API ----------------------------------------------------------- */
+/* LW_DEBUG >= 3: every invariant is re-checked after every call. */
+#if LW_DEBUG >= 3
+#define DEBUG_CHECK() lw_check()
+#else
+#define DEBUG_CHECK() ((void)0)
+#endif
+
 LW_API void *lw_malloc(size_t size) {
   void *p = _lw_malloc(size);
   TRACE_CALL(MALLOC, size, 0, NULL, p, 0);
+  DEBUG_CHECK();
   return p;
 }
 
@@ -151,6 +159,7 @@ LW_API void lw_free(void *p) {
   uint64_t tok = TRACE_ENTER();
   _lw_free(p);
   TRACE_CALL(FREE, 0, 0, p, NULL, tok);
+  DEBUG_CHECK();
 }
 
 LW_API void lw_free_sized(void *p, size_t size) {
@@ -190,6 +199,7 @@ LW_API void *lw_realloc(void *p, size_t size) {
   uint64_t tok = p ? TRACE_ENTER() : 0;
   void *q = lw_realloc_impl(p, size);
   TRACE_CALL(REALLOC, size, 0, p, q, tok);
+  DEBUG_CHECK();
   return q;
 }
 
