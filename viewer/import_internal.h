@@ -1,0 +1,223 @@
+/* Shared state of the importer's passes (import.c: driver and pass 1;
+ * import_stacks.c: modules, stacks, symbolisation; import_lifetimes.c:
+ * passes 2 and 3). Not part of lwview's interface. */
+#ifndef LWV_IMPORT_INTERNAL_H
+#define LWV_IMPORT_INTERNAL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "callbuf.h"
+#include "elfsym.h"
+#include "events.h"
+#include "trace_read.h"
+#include "u64map.h"
+
+#define IMPORT_BATCH 250000     /* rows per transaction */
+#define TI_TARGET 2048          /* time_index: aim for this many stretches, */
+#define TI_MAX_CALLS 1024       /* each of at most this many calls */
+#define IVL_INF (1ULL << 40)    /* end of a block never freed */
+
+typedef struct module_s {
+  uint64_t start, end, bias;
+  char *path, *build_id;
+  elfsym_t *syms;
+  int loaded;
+} module_t;
+
+typedef struct stack_s {
+  uint32_t id, depth;
+  uint64_t *ips;
+} stack_t_;
+
+typedef struct thread_s {
+  uint64_t tid;
+  char name[64];
+  uint64_t start_ns, end_ns;
+  int started, exited;
+  uint64_t calls, allocs, alloc_bytes, frees, freed_bytes, leaked_bytes;
+} thread_t_;
+
+typedef struct site_s {
+  uint64_t allocs, bytes, max_size, leaked, leaked_bytes;
+} site_t;
+
+/* Allocator events and snapshot totals, kept for pass 2's merge by seq. */
+typedef struct event_s {
+  uint64_t seq, a, b, c;
+  unsigned kind;
+} event_t;
+
+typedef struct snap_s {
+  uint64_t seq, mapped, committed;
+} snap_t;
+
+typedef struct importer_s {
+  sqlite3 *db;
+  const char *trace_path;
+  char *err;
+  size_t errlen;
+  uint64_t pending_rows; /* rows since the last commit */
+  int progress;
+  uint64_t file_size;
+  double t_start, t_last_draw;
+  int drawn;
+
+  sqlite3_stmt *ins_call, *ins_event, *ins_module, *ins_snap, *ins_class;
+  sqlite3_stmt *ins_ti, *ins_meta;
+
+  module_t *mods;
+  size_t nmods, capmods;
+  stack_t_ *stacks;
+  size_t nstacks, capstacks;
+  u64map_t stack_ids; /* id+1 -> index */
+  thread_t_ *threads;
+  size_t nthreads, capthreads;
+  u64map_t thread_ids; /* tid -> index */
+  site_t *sites;       /* indexed by stack id (grown on demand) */
+  size_t capsites;
+  callbuf_t cb;        /* every call, by seq */
+  event_t *evs;
+  size_t nevs, capevs;
+  snap_t *snapv;
+  size_t capsnapv;
+  uint64_t dup_seqs;   /* records whose seq was already taken (corrupt input) */
+
+  uint64_t records, calls, events, snaps, lost, last_seq, end_ns, forks, execs;
+  int have_end;
+} importer_t;
+
+/* ---- small helpers -------------------------------------------------- */
+
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline int fail(importer_t *im, const char *fmt, const char *detail) {
+  snprintf(im->err, im->errlen, fmt, detail);
+  return -1;
+}
+
+static inline int sql_fail(importer_t *im, const char *what) {
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s: %s", what, sqlite3_errmsg(im->db));
+  return fail(im, "database: %s", msg);
+}
+
+static inline int exec_sql(importer_t *im, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(im->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    fail(im, "database: %s", msg ? msg : "error");
+    sqlite3_free(msg);
+    return -1;
+  }
+  return 0;
+}
+
+static inline int prep(importer_t *im, sqlite3_stmt **st, const char *sql) {
+  if (sqlite3_prepare_v3(im->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+    return sql_fail(im, sql);
+  return 0;
+}
+
+/* Binds v as an integer, or NULL when v is 0 and zero_is_null. */
+static inline void bind_u64(sqlite3_stmt *st, int i, uint64_t v, int zero_is_null) {
+  if (zero_is_null && v == 0) sqlite3_bind_null(st, i);
+  else sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+static inline int step_reset(importer_t *im, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return sql_fail(im, "insert");
+  if (++im->pending_rows >= IMPORT_BATCH) {
+    im->pending_rows = 0;
+    if (exec_sql(im, "COMMIT; BEGIN") != 0) return -1;
+  }
+  return 0;
+}
+
+static inline int meta_put_int(importer_t *im, const char *key, int64_t v) {
+  sqlite3_bind_text(im->ins_meta, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(im->ins_meta, 2, v);
+  return step_reset(im, im->ins_meta);
+}
+
+static inline int meta_put_text(importer_t *im, const char *key, const char *v) {
+  sqlite3_bind_text(im->ins_meta, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(im->ins_meta, 2, v, -1, SQLITE_TRANSIENT);
+  return step_reset(im, im->ins_meta);
+}
+
+static inline void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return p;
+  size_t ncap = *cap ? *cap * 2 : 64;
+  while (ncap < need) ncap *= 2;
+  void *np = realloc(p, ncap * elem);
+  if (np == NULL) return NULL;
+  memset((char *)np + *cap * elem, 0, (ncap - *cap) * elem);
+  *cap = ncap;
+  return np;
+}
+
+/* Progress bar on stderr: phase weights pass 1 = 0..70%, pass 2 = 70..95%,
+ * indexes = 95..100%. Drawn only after the import has run 0.3 s. */
+static inline void progress(importer_t *im, double frac, const char *phase) {
+  if (!im->progress) return;
+  double t = now_s();
+  if (t - im->t_start < 0.3 || t - im->t_last_draw < 0.1) return;
+  im->t_last_draw = t;
+  im->drawn = 1;
+  if (frac > 1) frac = 1;
+  int w = 30, fill = (int)(frac * w);
+  fprintf(stderr, "\rlwview: %-9s [%.*s%*s] %3d%%  %.1fM records  %.1fs ", phase, fill,
+          "##############################", w - fill, "", (int)(frac * 100),
+          im->records / 1e6, t - im->t_start);
+  fflush(stderr);
+}
+
+static inline thread_t_ *thread_get(importer_t *im, uint64_t tid) {
+  int added;
+  uint64_t *slot = u64map_put(&im->thread_ids, tid + 1, &added);
+  if (slot == NULL) return NULL;
+  if (added) {
+    thread_t_ *v = grow(im->threads, &im->capthreads, im->nthreads + 1, sizeof *v);
+    if (v == NULL) return NULL;
+    im->threads = v;
+    *slot = im->nthreads;
+    memset(&v[im->nthreads], 0, sizeof *v);
+    v[im->nthreads++].tid = tid;
+  }
+  return &im->threads[*slot];
+}
+
+static inline site_t *site_get(importer_t *im, uint32_t stack_id) {
+  site_t *v = grow(im->sites, &im->capsites, (size_t)stack_id + 1, sizeof *v);
+  if (v == NULL) return NULL;
+  im->sites = v;
+  return &v[stack_id];
+}
+
+
+/* import_stacks.c */
+int lwv_im_on_module(importer_t *im, const lwt_record_t *r);
+int lwv_im_on_stack(importer_t *im, const lwt_record_t *r);
+int lwv_im_write_stacks(importer_t *im); /* symbolises and writes stacks, frames, symbols */
+
+/* import_lifetimes.c */
+int lwv_im_pass2(importer_t *im); /* lifetimes, sites, threads, time_index */
+int lwv_im_pass3(importer_t *im); /* the calls table */
+
+#endif /* LWV_IMPORT_INTERNAL_H */
