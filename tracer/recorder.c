@@ -191,7 +191,14 @@ static lwt_lane_t *rec_begin(tstate_t *t) {
   }
   lwt_lane_t *l;
   if (t->exited) {
-    if (level > 0 || atomic_exchange(&g.orphan_lock, 1)) {
+    /* level 0 waits for the lock (held by another exiting thread for a few
+     * instructions); a signal handler on top of the holder must not */
+    int busy = atomic_exchange(&g.orphan_lock, 1);
+    for (unsigned spins = 0; busy && level == 0 && spins < 100000; spins++) {
+      sched_yield();
+      busy = atomic_exchange(&g.orphan_lock, 1);
+    }
+    if (busy) {
       atomic_fetch_add_explicit(&g.lost, 1, memory_order_relaxed);
       return NULL;
     }

@@ -1,0 +1,97 @@
+#!/bin/sh
+# End-to-end tests of lwtrace on small programs (one CTest test per case).
+#   tracer_tests.sh CASE LWTRACE PROGDIR TRACESDIR
+# PROGDIR holds the test programs (fidelity, threads4, sigalloc, forker,
+# trunc_test); TRACESDIR the committed golden traces.
+set -u
+CASE=$1 LWTRACE=$2 PROGS=$3 TRACES=$4
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d /tmp/lwtrace-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+fail() { echo "FAIL ($CASE): $*"; exit 1; }
+calls() { "$LWTRACE" dump "$1" | grep -c " $2 size=$3 "; } # FILE OP SIZE
+
+case $CASE in
+golden)
+  for t in "$TRACES"/*.lwt.zst; do
+    exp=${t%.lwt.zst}.dump.expected
+    [ -f "$exp" ] || continue
+    "$LWTRACE" dump "$t" > got.txt || fail "dump $t"
+    diff -u "$exp" got.txt > diff.txt || { head -20 diff.txt; fail "$t differs from $exp"; }
+    echo "ok $t"
+  done ;;
+fidelity|threads4)
+  "$LWTRACE" record -o t.lwt.zst -- "$PROGS/$CASE" expect.txt || fail "record"
+  "$LWTRACE" info --json t.lwt.zst > info.json || fail "info"
+  python3 "$HERE/check_info.py" info.json expect.txt || fail "counts" ;;
+signals)
+  n=$("$LWTRACE" record -o t.lwt.zst -- "$PROGS/sigalloc" 0.5) || fail "record"
+  got=$(calls t.lwt.zst malloc 777)
+  echo "handler allocations: program $n, trace $got"
+  [ "$n" -gt 0 ] && [ "$got" = "$n" ] || fail "handler allocations: program $n, trace $got"
+  "$LWTRACE" dump t.lwt.zst | grep -q '^LOST' && fail "records were lost"
+  "$LWTRACE" info t.lwt.zst > /dev/null || fail "info" ;;
+fork)
+  "$LWTRACE" record --follow-fork -o f.lwt.zst -- "$PROGS/forker" fork child.pid || fail "record"
+  child=$(cat child.pid)
+  [ -f "f.$child.lwt.zst" ] || fail "no child trace f.$child.lwt.zst: $(ls)"
+  [ "$(calls f.lwt.zst malloc 3131)" = 10 ] || fail "parent mallocs"
+  [ "$(calls f.lwt.zst malloc 4242)" = 0 ] || fail "child calls in the parent's trace"
+  [ "$(calls "f.$child.lwt.zst" malloc 4242)" = 10 ] || fail "child mallocs"
+  "$LWTRACE" dump "f.$child.lwt.zst" | grep -q "^FORK .* child=$child" || fail "no FORK record"
+  "$LWTRACE" dump f.lwt.zst | grep -q "^FORK " || fail "no FORK mark in the parent"
+  # without --follow-fork: one file only
+  mkdir nf && cd nf && "$LWTRACE" record -o f.lwt.zst -- "$PROGS/forker" fork child.pid || fail "record"
+  [ "$(ls *.lwt.zst | wc -l)" = 1 ] || fail "child traced without --follow-fork: $(ls)" ;;
+exec)
+  "$LWTRACE" record --follow-exec -o e.lwt.zst -- "$PROGS/forker" exec || fail "record"
+  [ "$(calls e.lwt.zst malloc 5151)" = 10 ] || fail "calls before exec"
+  "$LWTRACE" dump e.lwt.zst | grep -q "^EXEC " || fail "no EXEC record before exec"
+  second=$(ls e.*.lwt.zst 2>/dev/null | head -1)
+  [ -n "$second" ] || fail "no trace of the exec'd image: $(ls)"
+  [ "$(calls "$second" malloc 6161)" = 10 ] || fail "calls after exec"
+  "$LWTRACE" dump "$second" | grep -q "^EXEC " || fail "no EXEC record in the new image"
+  mkdir ne && cd ne && "$LWTRACE" record -o e.lwt.zst -- "$PROGS/forker" exec || fail "record"
+  [ "$(ls *.lwt.zst | wc -l)" = 1 ] || fail "exec followed without --follow-exec" ;;
+sigkill)
+  "$LWTRACE" record -o k.lwt.zst -- "$PROGS/forker" spin &
+  rec=$!
+  sleep 2.5
+  prog=$(pgrep -P $rec)
+  [ -n "$prog" ] || fail "traced program not found"
+  kill -KILL "$prog"
+  wait $rec
+  st=$?
+  [ $st = 137 ] || fail "exit status $st, want 137 (128+SIGKILL)"
+  "$LWTRACE" info --json k.lwt.zst > info.json || fail "killed trace does not read cleanly"
+  python3 -c 'import json,sys; i=json.load(open("info.json")); sys.exit(0 if i["calls"]>10000 and not i["ended"] else 1)' \
+    || fail "killed trace: $(cat info.json | head -c 300)" ;;
+truncation)
+  LW_TRACE_FRAME_MS=20 "$LWTRACE" record -o m.lwt.zst -- "$PROGS/sigalloc" 0.15 > /dev/null || fail "record"
+  "$PROGS/trunc_test" m.lwt.zst || fail "reader" ;;
+cli)
+  "$LWTRACE" > /dev/null 2>&1; [ $? = 2 ] || fail "no args: want exit 2"
+  "$LWTRACE" record --bogus -- true 2> err.txt; [ $? = 2 ] || fail "bad flag: want exit 2"
+  grep -q usage err.txt || fail "no usage line"
+  "$LWTRACE" info > /dev/null 2>&1; [ $? = 2 ] || fail "info without file: want exit 2"
+  "$LWTRACE" record -o x.lwt.zst -- sh -c 'exit 7'; [ $? = 7 ] || fail "exit status not passed through"
+  "$LWTRACE" record -o y.lwt.zst -- sh -c 'kill -TERM $$'; [ $? = 143 ] || fail "signal status not 128+15"
+  # truncated file: every record printed, then one error line, exit 1
+  LW_TRACE_FRAME_MS=20 "$LWTRACE" record -o m.lwt.zst -- "$PROGS/sigalloc" 0.1 > /dev/null
+  full=$("$LWTRACE" dump m.lwt.zst | wc -l)
+  size=$(stat -c %s m.lwt.zst)
+  head -c $((size - 7)) m.lwt.zst > cut.lwt.zst
+  "$LWTRACE" dump cut.lwt.zst > out.txt 2> err.txt; st=$?
+  [ $st = 1 ] || fail "truncated dump: exit $st"
+  [ "$(wc -l < err.txt)" = 1 ] || fail "want one error line: $(cat err.txt)"
+  grep -q "^cut.lwt.zst: offset [0-9]*: " err.txt || fail "error line: $(cat err.txt)"
+  n=$(wc -l < out.txt)
+  [ "$n" -gt 10 ] && [ "$n" -lt "$full" ] || fail "records before the cut: $n of $full"
+  "$LWTRACE" info cut.lwt.zst > /dev/null 2> err.txt; [ $? = 1 ] || fail "truncated info: want exit 1"
+  printf 'not a trace' > junk.lwt.zst
+  "$LWTRACE" info junk.lwt.zst 2> err.txt; [ $? = 1 ] || fail "junk: want exit 1"
+  grep -q "^junk.lwt.zst: offset 0: " err.txt || fail "junk error: $(cat err.txt)" ;;
+*) fail "unknown case" ;;
+esac
+echo "ok $CASE"
