@@ -28,12 +28,18 @@
 
 #include "replay.h"
 
-typedef struct sched_thread_s {
-  alignas(64) uint64_t hash;
+/* What every op updates; a replay thread keeps it in a local variable
+ * (registers) and stores it back at the end. */
+typedef struct sched_hot_s {
+  uint64_t hash;          /* op-stream hash of the ops run so far */
   uint64_t ops_done;
-  uint64_t waits;
+  uint64_t waits;         /* hand-offs that found their block not ready */
   uint64_t lat_countdown; /* ops until the next timed one */
-  uint64_t rng;
+  uint64_t rng;           /* xorshift state of the latency sampler */
+} sched_hot_t;
+
+typedef struct sched_thread_s {
+  alignas(64) sched_hot_t hot;
   struct sched_s *s;
   uint32_t index;
   pthread_t pt;
@@ -113,10 +119,9 @@ static int violation(sched_t *s, const rp_op_t *op, uint64_t oi, const char *wha
   return -1;
 }
 
-static void *wait_ready(sched_t *s, sched_thread_t *t, uint32_t b) {
-  void *p = atomic_load_explicit(&s->ptrs[b], memory_order_acquire);
-  if (p) return p;
-  t->waits++;
+/* The block's maker has not stored it yet: spin with backoff. */
+static __attribute__((noinline)) void *wait_ready(sched_t *s, uint32_t b) {
+  void *p;
   unsigned spins = 0;
   while (!(p = atomic_load_explicit(&s->ptrs[b], memory_order_acquire))) {
     if (atomic_load_explicit(&s->failed, memory_order_relaxed)) return NULL;
@@ -155,41 +160,45 @@ call_op(const rp_fns_t *f, const rp_op_t *op, void *in, void **outp) {
  * [1, 2*lat_every-1] (mean lat_every), from a per-thread xorshift, so
  * periodic op patterns cannot alias with the sampling. lat_every == 1
  * times every op; 0 never. */
-static uint64_t next_gap(const sched_t *s, sched_thread_t *t) {
+static inline uint64_t next_gap(const sched_t *s, sched_hot_t *h) {
   unsigned n = s->o.lat_every;
   if (n <= 1) return n ? 1 : UINT64_MAX;
-  t->rng ^= t->rng << 13;
-  t->rng ^= t->rng >> 7;
-  t->rng ^= t->rng << 17;
-  return 1 + t->rng % (2 * (uint64_t)n - 1);
+  h->rng ^= h->rng << 13;
+  h->rng ^= h->rng >> 7;
+  h->rng ^= h->rng << 17;
+  return 1 + h->rng % (2 * (uint64_t)n - 1);
 }
 
 /* Runs one op. Returns 0, or -1 after recording a violation. */
 static inline __attribute__((always_inline)) int
-exec_op(sched_t *s, sched_thread_t *t, const rp_op_t *op, uint64_t oi) {
+exec_op(sched_t *s, sched_thread_t *t, sched_hot_t *h, const rp_op_t *op, uint64_t oi) {
   const rp_fns_t *f = &s->fns;
   void *in = NULL, *out = NULL;
   if (op->in_block != RP_NONE) {
     if (op->flags & RP_WAIT_IN) {
-      in = wait_ready(s, t, op->in_block);
-      if (!in) return -1; /* another thread failed */
+      in = atomic_load_explicit(&s->ptrs[op->in_block], memory_order_acquire);
+      if (!in) {
+        h->waits++;
+        in = wait_ready(s, op->in_block);
+        if (!in) return -1; /* another thread failed */
+      }
     } else {
       in = atomic_load_explicit(&s->ptrs[op->in_block], memory_order_relaxed);
     }
     if (s->iv) rp_ivset_remove(s->iv, op->in_block);
   }
-  if (__builtin_expect(--t->lat_countdown != 0, 1)) {
+  if (__builtin_expect(--h->lat_countdown != 0, 1)) {
     if (call_op(f, op, in, &out) != 0) return violation(s, op, oi, "unknown op code");
   } else {
-    t->lat_countdown = next_gap(s, t);
+    h->lat_countdown = next_gap(s, h);
     uint64_t t0 = rp_ticks();
     int bad = call_op(f, op, in, &out);
     uint64_t t1 = rp_ticks();
     if (bad) return violation(s, op, oi, "unknown op code");
     rp_hist_add(&t->hist[op_class(op->op)], t1 - t0);
   }
-  t->hash = rp_hash_step(t->hash, op);
-  t->ops_done++;
+  h->hash = rp_hash_step(h->hash, op);
+  h->ops_done++;
   if (op->out_block == RP_NONE) return 0;
   if (!out) return violation(s, op, oi, "returned NULL where the trace had success");
   if ((uintptr_t)out & (required_align(s, op) - 1)) {
@@ -221,8 +230,10 @@ static void *thread_main(void *arg) {
   while (!atomic_load_explicit(&s->go, memory_order_acquire)) backoff(&spins);
   if (atomic_load(&s->failed)) return NULL;
   const rp_op_t *ops = s->plan->ops;
+  sched_hot_t hot = t->hot;
   for (uint64_t i = pt->first_op, end = pt->first_op + pt->nops; i < end; i++)
-    if (exec_op(s, t, &ops[i], i) != 0) break;
+    if (exec_op(s, t, &hot, &ops[i], i) != 0) break;
+  t->hot = hot;
   return NULL;
 }
 
@@ -231,7 +242,8 @@ static void run_serial(sched_t *s) {
   const uint32_t *order = s->plan->order;
   for (uint64_t g = 0, n = s->plan->hdr->nops; g < n; g++) {
     uint32_t oi = order[g];
-    if (exec_op(s, &s->th[ops[oi].thread], &ops[oi], oi) != 0) break;
+    sched_thread_t *t = &s->th[ops[oi].thread];
+    if (exec_op(s, t, &t->hot, &ops[oi], oi) != 0) break;
   }
 }
 
@@ -248,7 +260,7 @@ static void free_leftovers(sched_t *s) {
   const rp_plan_t *p = s->plan;
   for (uint32_t k = 0; k < p->hdr->nthreads; k++) {
     const rp_op_t *op = &p->ops[p->threads[k].first_op];
-    for (uint64_t i = 0; i < s->th[k].ops_done; i++)
+    for (uint64_t i = 0; i < s->th[k].hot.ops_done; i++)
       if (op[i].in_block != RP_NONE) atomic_store(&s->ptrs[op[i].in_block], NULL);
   }
   for (uint64_t b = 0; b < p->hdr->nblocks; b++) {
@@ -276,9 +288,9 @@ int rp_replay(const rp_plan_t *plan, const rp_fns_t *fns, const rp_opts_t *o, rp
   rp_plan_prefault(plan, o->serial);
   for (uint32_t k = 0; k < h->nthreads; k++) {
     sched_thread_t *t = &s.th[k];
-    t->hash = RP_HASH_SEED, t->s = &s, t->index = k;
-    t->rng = 0x9e3779b97f4a7c15ull * (k + 1);
-    t->lat_countdown = next_gap(&s, t);
+    t->hot.hash = RP_HASH_SEED, t->s = &s, t->index = k;
+    t->hot.rng = 0x9e3779b97f4a7c15ull * (k + 1);
+    t->hot.lat_countdown = next_gap(&s, &t->hot);
   }
 
   /* Start every replay thread and let it park before the clock starts. */
@@ -334,9 +346,9 @@ int rp_replay(const rp_plan_t *plan, const rp_fns_t *fns, const rp_opts_t *o, rp
   uint64_t *hashes = map_zeroed(h->nthreads * sizeof *hashes);
   res->ops = res->waits = 0;
   for (uint32_t k = 0; k < h->nthreads; k++) {
-    res->ops += s.th[k].ops_done;
-    res->waits += s.th[k].waits;
-    if (hashes) hashes[k] = s.th[k].hash;
+    res->ops += s.th[k].hot.ops_done;
+    res->waits += s.th[k].hot.waits;
+    if (hashes) hashes[k] = s.th[k].hot.hash;
     for (int c = 0; c < RP_NCLASSES && all; c++) rp_hist_merge(&all[c], &s.th[k].hist[c]);
   }
   for (int c = 0; c < RP_NCLASSES && all; c++) rp_hist_summary(&all[c], ns_per_tick, &res->lat[c]);
