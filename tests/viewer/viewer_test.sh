@@ -36,6 +36,16 @@ expect_screen() { # expect_screen WHAT TEXT
   if wait_for "$2" 5; then echo "ok: $1 shows '$2'"; else fail "$1: '$2' not on screen"; screen; fi
 }
 keys() { tmux send-keys -t "$SESSION" "$@"; sleep 0.3; }
+cursor_seq() { screen | grep -o "seq [0-9]*" | head -1 | tr -dc 0-9; }
+new_seq() { # new_seq OLD: the cursor's seq once it differs from OLD (5 s at most)
+  local s
+  for ((i = 0; i < 50; i++)); do
+    s=$(cursor_seq)
+    [ -n "$s" ] && [ "$s" != "$1" ] && break
+    sleep 0.1
+  done
+  echo "$s"
+}
 cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null; }
 trap cleanup EXIT
 
@@ -92,22 +102,26 @@ tui)
   expect_screen overview "peak live"
   # the cursor starts at the end: everything but the leaks is freed
   expect_screen "overview at end" "in 10 blocks"
-  seq_end=$(screen | grep -o "seq [0-9]*" | head -1 | tr -dc 0-9)
+  seq_end=$(cursor_seq)
   keys Home
-  seq_home=$(screen | grep -o "seq [0-9]*" | head -1 | tr -dc 0-9)
+  seq_home=$(new_seq "$seq_end")
   [ -n "$seq_home" ] && [ -n "$seq_end" ] && [ "$seq_home" -lt 10 ] && [ "$seq_end" -gt 1000 ] \
     && echo "ok: Home moves the cursor from seq $seq_end to $seq_home" \
     || fail "Home: seq '$seq_end' -> '$seq_home'"
   keys Right
-  seq_right=$(screen | grep -o "seq [0-9]*" | head -1 | tr -dc 0-9)
+  seq_right=$(new_seq "$seq_home")
   [ -n "$seq_right" ] && [ "$seq_right" -gt "$seq_home" ] && echo "ok: Right moves to seq $seq_right" \
     || fail "Right: seq '$seq_home' -> '$seq_right'"
   keys Home
   keys p
+  seq_peak=$(new_seq "$seq_right")
   peak_line=$(screen | grep "at cursor")
-  keys End
   keys Left
-  screen | grep -q "seq " || fail "cursor line missing after Left"
+  seq_left=$(new_seq "$seq_peak")
+  [ -n "$seq_left" ] && [ "$seq_left" -lt "$seq_peak" ] && echo "ok: Left moves from the peak at seq $seq_peak to $seq_left" \
+    || fail "Left: seq '$seq_peak' -> '$seq_left'"
+  keys End
+  check "End returns to the last call" "$(new_seq "$seq_left")" "$seq_end"
   keys '?'
   expect_screen help "Keys (any key closes)"
   expect_screen help "mark start / end of a time range"
