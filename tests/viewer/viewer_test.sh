@@ -242,6 +242,21 @@ truncated)
     && echo "ok: $calls calls before the cut" || fail "calls before the cut: '$calls'"
   check "error kept in meta" "$(sqlite3 half.db "SELECT count(*) FROM meta WHERE key='error'")" "1"
   ;;
+committed)
+  # every trace committed in traces/: import counts and peaks agree with lwtrace
+  shopt -s nullglob
+  traces=("$TRACES_DIR"/*.lwt.zst)
+  [ ${#traces[@]} -gt 0 ] || { echo "no committed traces: nothing to check"; exit 0; }
+  for t in "${traces[@]}"; do
+    name=$(basename "$t" .lwt.zst)
+    "$LWTRACE" info --json "$t" > "$name.json" || { fail "$name: lwtrace info"; continue; }
+    "$LWVIEW" --import-only --quiet --db "$WORKDIR/$name.db" "$t" > "$name.txt" 2>&1 \
+      || { fail "$name: import"; cat "$name.txt"; continue; }
+    for key in calls records peak_live_bytes final_live_bytes; do
+      check "$name: $key" "$(summary_num $key "$name.txt")" "$(json_num $key "$name.json")"
+    done
+  done
+  ;;
 *)
   echo "unknown case $case_name"
   exit 2
