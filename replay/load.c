@@ -135,6 +135,7 @@ oom:
 int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
   lwt_reader_t *r = lwt_open(path, err, errlen);
   if (!r) return -1;
+  rp_phase("open");
   load_t l = {0};
   lwt_record_t rec;
   int rc;
@@ -163,6 +164,7 @@ int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
     }
   }
   if (rc == -1) snprintf(err, errlen, "%s", lwt_error(r));
+  rp_phase("read");
   lwt_close(r);
   uint64_t *tids = NULL;
   uint32_t nthreads = 0;
@@ -171,6 +173,7 @@ int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
     rc = -2;
   }
   if (rc == 0 && number_threads(&l, &tids, &nthreads, err, errlen) != 0) rc = -2;
+  rp_phase("threads");
   free(l.call_tid);
   free(l.exits);
   if (rc == 0) {

@@ -35,6 +35,7 @@ static void usage(FILE *f) {
           "  --latency=N|all|off  time one op in N, picked at random, or every op (default:\n"
           "                     all below %u ops, else 1 in %u)\n"
           "  --json | --csv     machine-readable output\n"
+          "  --verbose          time the load phases (stderr)\n"
           "  --synth=KIND,...   replay a generated trace: churn, handoff, realloc, aligned\n"
           "  --bench-engine     engine throughput: churn on one thread (default 20M events)\n",
           RP_LAT_ALL_BELOW, RP_LAT_EVERY_DEFAULT);
@@ -84,7 +85,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--child")) return child(argc, argv);
 
   enum { O_ALLOC = 1, O_COMPARE, O_RUNS, O_TOUCH, O_CHECK, O_SERIAL, O_JSON, O_CSV, O_SYNTH,
-         O_BENCH, O_LATENCY, O_HELP };
+         O_BENCH, O_LATENCY, O_VERBOSE, O_HELP };
   static const struct option longopts[] = {
       {"allocator", required_argument, 0, O_ALLOC}, {"compare", required_argument, 0, O_COMPARE},
       {"runs", required_argument, 0, O_RUNS},       {"touch", no_argument, 0, O_TOUCH},
@@ -92,6 +93,7 @@ int main(int argc, char **argv) {
       {"json", no_argument, 0, O_JSON},             {"csv", no_argument, 0, O_CSV},
       {"synth", required_argument, 0, O_SYNTH},     {"bench-engine", optional_argument, 0, O_BENCH},
       {"latency", required_argument, 0, O_LATENCY}, {"help", no_argument, 0, O_HELP},
+      {"verbose", no_argument, 0, O_VERBOSE},
       {0, 0, 0, 0}};
   rp_opts_t o = {.lat_every = RP_LAT_AUTO};
   enum rp_format fmt = RP_FMT_TABLE;
@@ -131,6 +133,7 @@ int main(int argc, char **argv) {
       else if ((o.lat_every = (unsigned)strtoul(optarg, &end, 10)) == 0 || *end)
         return die(2, "--latency: expected all, off or N (time 1 op in N)");
       break;
+    case O_VERBOSE: rp_verbose = 1; break;
     case O_HELP: usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

@@ -22,6 +22,15 @@ uint64_t rp_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int rp_verbose;
+
+void rp_phase(const char *name) {
+  static uint64_t last;
+  uint64_t now = rp_now_ns();
+  if (rp_verbose && last) fprintf(stderr, "lwreplay: %s: %.3f s\n", name, (double)(now - last) * 1e-9);
+  last = now;
+}
+
 /* ---- histogram ----------------------------------------------------------- */
 uint64_t rp_hist_bucket_low(unsigned bucket) {
   unsigned group = bucket >> RP_HSUB_BITS, sub = bucket & ((1u << RP_HSUB_BITS) - 1);

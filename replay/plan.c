@@ -35,8 +35,10 @@ typedef struct plan_kv_s {
   uint64_t idx;
 } plan_kv_t;
 
-/* LSD radix sort, 8 bits a pass; passes where every key has the same byte
- * are skipped (keys are sequence numbers: usually 4-5 passes). Stable. */
+/* LSD radix sort, 11 bits a pass; passes where every key has the same
+ * digit are skipped (keys are sequence numbers: usually 2-3 passes). Stable. */
+#define SORT_BITS 11
+#define SORT_BUCKETS (1u << SORT_BITS)
 static int plan_sort(plan_kv_t *a, size_t n) {
   plan_kv_t *tmp = malloc(n * sizeof *tmp + 1), *src = a, *dst = tmp;
   if (!tmp) return -1;
@@ -45,12 +47,14 @@ static int plan_sort(plan_kv_t *a, size_t n) {
     all_or |= a[i].key;
     all_and &= a[i].key;
   }
-  for (unsigned shift = 0; shift < 64; shift += 8) {
-    if ((((all_or ^ all_and) >> shift) & 0xff) == 0) continue; /* constant byte */
-    size_t count[257] = {0};
-    for (size_t i = 0; i < n; i++) count[((src[i].key >> shift) & 0xff) + 1]++;
-    for (int b = 0; b < 256; b++) count[b + 1] += count[b];
-    for (size_t i = 0; i < n; i++) dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
+  static size_t count[SORT_BUCKETS + 1];
+  for (unsigned shift = 0; shift < 64; shift += SORT_BITS) {
+    const uint64_t mask = SORT_BUCKETS - 1;
+    if ((((all_or ^ all_and) >> shift) & mask) == 0) continue; /* constant digit */
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++) count[((src[i].key >> shift) & mask) + 1]++;
+    for (unsigned b = 0; b < SORT_BUCKETS; b++) count[b + 1] += count[b];
+    for (size_t i = 0; i < n; i++) dst[count[(src[i].key >> shift) & mask]++] = src[i];
     plan_kv_t *swap = src;
     src = dst;
     dst = swap;
@@ -170,7 +174,7 @@ void rp_plan_live(const rp_plan_t *p, uint64_t *peak, uint64_t *final) {
 }
 
 /* ---- building ------------------------------------------------------------ */
-enum { CALL_DROP = 1, CALL_TO_FREE = 2, CALL_TO_MALLOC = 4 };
+enum { CALL_DROP = 1, CALL_TO_FREE = 2, CALL_TO_MALLOC = 4, CALL_EMITTED = 8 };
 
 typedef struct plan_tmp_s {
   uint8_t *fate;      /* per call: CALL_* */
@@ -179,7 +183,9 @@ typedef struct plan_tmp_s {
   uint16_t *flags;    /* per call: rp_op_flags */
   uint32_t *maker;    /* per block: the call that made it */
   uint64_t *bsize;    /* per block */
-  plan_kv_t *kv;
+  plan_kv_t *kv;      /* the halves of the calls, sorted */
+  uint32_t *emit;     /* the kept calls in global (start-key) order */
+  size_t nops;
 } plan_tmp_t;
 
 static void plan_tmp_free(plan_tmp_t *t) {
@@ -190,6 +196,7 @@ static void plan_tmp_free(plan_tmp_t *t) {
   free(t->maker);
   free(t->bsize);
   free(t->kv);
+  free(t->emit);
 }
 
 /* Decides what happens to each call and counts the skipped ones. */
@@ -215,13 +222,16 @@ static int call_has_out(const rp_call_t *c, uint8_t fate) {
   return !(fate & (CALL_DROP | CALL_TO_FREE)) && !op_frees(c->op) && c->out;
 }
 
-/* Step 1: the address walk in global order. */
+/* Step 1: the address walk in global order. A call's op takes its place
+ * in the global order at its first half (the free half of a realloc): its
+ * start key. free(NULL) gets a free half that touches no address. */
 static int plan_blocks(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_t *h,
                        char *err, size_t errlen) {
   size_t nev = 0;
   for (size_t i = 0; i < n; i++) {
     t->in_blk[i] = t->out_blk[i] = RP_NONE;
-    if (call_has_in(&c[i], t->fate[i])) t->kv[nev++] = (plan_kv_t){c[i].key_free << 1, i};
+    if (call_has_in(&c[i], t->fate[i]) || (op_frees(c[i].op) && !(t->fate[i] & CALL_DROP)))
+      t->kv[nev++] = (plan_kv_t){c[i].key_free << 1, i};
     if (call_has_out(&c[i], t->fate[i])) t->kv[nev++] = (plan_kv_t){c[i].key_alloc << 1 | 1, i};
   }
   if (plan_sort(t->kv, nev) != 0) {
@@ -236,17 +246,17 @@ static int plan_blocks(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_
   uint64_t live = 0, peak = 0, nblocks = 0;
   for (size_t e = 0; e < nev; e++) {
     size_t i = t->kv[e].idx;
-    if (!(t->kv[e].key & 1)) { /* freeing half */
+    if (!(t->kv[e].key & 1) && c[i].in) { /* freeing half */
       uint32_t b = rp_addrmap_del(map, c[i].in);
       if (b == RP_NONE) {
         h->skipped_unknown++;
         if (op_frees(c[i].op) || (t->fate[i] & CALL_TO_FREE)) t->fate[i] |= CALL_DROP;
         else t->fate[i] |= CALL_TO_MALLOC; /* realloc of an unknown block */
-        continue;
+      } else {
+        t->in_blk[i] = b;
+        live -= t->bsize[b];
       }
-      t->in_blk[i] = b;
-      live -= t->bsize[b];
-    } else { /* allocating half */
+    } else if (t->kv[e].key & 1) { /* allocating half */
       uint32_t b = (uint32_t)nblocks++;
       t->bsize[b] = c[i].size;
       t->maker[b] = (uint32_t)i;
@@ -254,6 +264,10 @@ static int plan_blocks(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_
       if (rp_addrmap_put(map, c[i].out, b) != RP_NONE) h->orphaned++;
       live += c[i].size;
       if (live > peak) peak = live;
+    }
+    if (!(t->fate[i] & (CALL_DROP | CALL_EMITTED))) {
+      t->fate[i] |= CALL_EMITTED;
+      t->emit[t->nops++] = (uint32_t)i;
     }
   }
   rp_addrmap_free(map);
@@ -312,30 +326,26 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
   t.maker = malloc((n + 1) * sizeof *t.maker);
   t.bsize = malloc((n + 1) * sizeof *t.bsize);
   t.kv = malloc((2 * n + 1) * sizeof *t.kv);
-  if (!t.fate || !t.in_blk || !t.out_blk || !t.flags || !t.maker || !t.bsize || !t.kv) {
+  t.emit = malloc((n + 1) * sizeof *t.emit);
+  if (!t.fate || !t.in_blk || !t.out_blk || !t.flags || !t.maker || !t.bsize || !t.kv || !t.emit) {
     snprintf(err, errlen, "out of memory for %zu calls", n);
     plan_tmp_free(&t);
     return -1;
   }
   plan_classify(calls, n, t.fate, &h);
+  rp_phase("classify");
   if (plan_blocks(calls, n, &t, &h, err, errlen) != 0) {
     plan_tmp_free(&t);
     return -1;
   }
+  rp_phase("address walk");
   plan_handoffs(calls, n, &t, &h);
+  rp_phase("hand-offs");
 
-  /* Step 3: global order by start key; per-thread order falls out. */
-  size_t nops = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (t.fate[i] & CALL_DROP) continue;
-    int frees = t.in_blk[i] != RP_NONE || op_frees(calls[i].op);
-    t.kv[nops++] = (plan_kv_t){frees ? calls[i].key_free : calls[i].key_alloc, i};
-  }
-  if (plan_sort(t.kv, nops) != 0) {
-    snprintf(err, errlen, "out of memory sorting %zu ops", nops);
-    plan_tmp_free(&t);
-    return -1;
-  }
+  /* Step 3: per-thread order falls out of the global order. */
+  free(t.kv);
+  t.kv = NULL;
+  size_t nops = t.nops;
   h.nops = nops;
   h.off_threads = align8(sizeof h);
   h.off_ops = align8(h.off_threads + nthreads * sizeof(rp_thread_t));
@@ -344,6 +354,7 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
   h.off_seq = align8(h.off_bsize + h.nblocks * sizeof(uint64_t));
   h.total_bytes = align8(h.off_seq + nops * sizeof(uint64_t));
 
+  rp_phase("global order");
   int fd = memfd_create("lwreplay-plan", 0);
   if (fd < 0 || ftruncate(fd, (off_t)h.total_bytes) != 0) {
     snprintf(err, errlen, "replay plan: memfd: %s", strerror(errno));
@@ -365,7 +376,7 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
   uint64_t *seq = (uint64_t *)(base + h.off_seq);
   memcpy(base + h.off_bsize, t.bsize, h.nblocks * sizeof(uint64_t));
   for (uint32_t k = 0; k < nthreads; k++) th[k] = (rp_thread_t){0, 0, tids ? tids[k] : k};
-  for (size_t g = 0; g < nops; g++) th[calls[t.kv[g].idx].thread].nops++;
+  for (size_t g = 0; g < nops; g++) th[calls[t.emit[g]].thread].nops++;
   uint64_t at = 0;
   for (uint32_t k = 0; k < nthreads; k++) th[k].first_op = at, at += th[k].nops;
   uint64_t *fill = calloc(nthreads + 1, sizeof *fill);
@@ -381,7 +392,7 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
   }
   for (uint32_t k = 0; k < nthreads; k++) th_hash[k] = RP_HASH_SEED;
   for (size_t g = 0; g < nops; g++) {
-    size_t i = t.kv[g].idx;
+    size_t i = t.emit[g];
     uint32_t k = calls[i].thread;
     uint64_t o = th[k].first_op + fill[k]++;
     ops[o] = plan_op(&calls[i], &t, i);
@@ -390,6 +401,7 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
     th_hash[k] = rp_hash_step(th_hash[k], &ops[o]);
   }
   h.plan_hash = rp_hash_combine(th_hash, nthreads);
+  rp_phase("per-thread ops");
   memcpy(base, &h, sizeof h);
   free(fill);
   free(th_hash);

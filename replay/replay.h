@@ -219,6 +219,9 @@ rp_call_t *rp_synth(const char *kind, uint64_t nevents, uint32_t *nthreads,
 
 /* "measure.c" -- clocks, histograms, RSS */
 uint64_t rp_now_ns(void);
+extern int rp_verbose; /* --verbose: rp_phase() prints to stderr */
+/* Marks the end of a load phase: "lwreplay: <name>: 0.123 s". */
+void rp_phase(const char *name);
 /* The cheapest monotonic counter: rdtsc on x86-64, cntvct_el0 on aarch64
  * (schedule.c calibrates ticks against CLOCK_MONOTONIC over the run). */
 static inline uint64_t rp_ticks(void) {
