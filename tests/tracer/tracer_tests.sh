@@ -15,6 +15,11 @@ calls() { "$LWTRACE" dump "$1" | grep -c " $2 size=$3 "; } # FILE OP SIZE
 case $CASE in
 golden)
   for t in "$TRACES"/*.lwt.zst; do
+    "$LWTRACE" info --json "$t" > info.json || fail "$t does not read cleanly"
+    python3 -c 'import json,sys; i=json.load(open("info.json")); sys.exit(0 if i["calls"] > 0 and i["complete"] else 1)' \
+      || fail "$t: no calls"
+  done
+  for t in "$TRACES"/*.lwt.zst; do
     exp=${t%.lwt.zst}.dump.expected
     [ -f "$exp" ] || continue
     "$LWTRACE" dump "$t" > got.txt || fail "dump $t"
