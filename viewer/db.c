@@ -125,8 +125,9 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
   for (int i = 0; i < IVL_LEVELS; i++) strcat(in_list, i ? ",?" : "?");
   char live_sql[512];
   snprintf(live_sql, sizeof live_sql,
-           "SELECT seq, addr, size, time_ns, tid, stack_id FROM calls WHERE ivl IN (%s)"
-           " AND seq <= ?%d AND (end_seq IS NULL OR end_seq > ?%d)",
+           "SELECT c.seq, c.addr, c.size, c.time_ns, c.tid, c.stack_id FROM live_index l"
+           " JOIN calls c ON c.seq = l.seq WHERE l.ivl IN (%s) AND l.seq <= ?%d"
+           " AND (c.end_seq IS NULL OR c.end_seq > ?%d)",
            in_list, IVL_LEVELS + 1, IVL_LEVELS + 1);
   char regions_sql[256];
   snprintf(regions_sql, sizeof regions_sql,

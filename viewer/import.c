@@ -316,7 +316,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   if (exec_sql(&im, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                     "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; PRAGMA page_size=16384; BEGIN") ||
       create_schema(&im, 0) ||
-      prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+      prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_event, "INSERT INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_module, "INSERT INTO modules VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_snap, "INSERT INTO pool_snapshots VALUES(?,?,?,?,?,?,?)") ||
@@ -346,7 +346,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
   double t_sym = 0, t_pass2 = 0, t_pass3 = 0, c_sym = 0, c_pass2 = 0, c_pass3 = 0;
   if (write_lookups(&im) || lwv_im_write_stacks(&im) || ((t_sym = now_s()), (c_sym = cpu_s()), lwv_im_pass2(&im)) ||
-      ((t_pass2 = now_s()), (c_pass2 = cpu_s()), lwv_im_pass3(&im)) ||
+      ((t_pass2 = now_s()), (c_pass2 = cpu_s()), lwv_im_pass3(&im)) || lwv_im_live_index(&im) ||
       ((t_pass3 = now_s()), (c_pass3 = cpu_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||
       meta_put_text(&im, "trace_path", trace_path) ||

@@ -21,6 +21,7 @@
 #define TI_TARGET 2048          /* time_index: aim for this many stretches, */
 #define TI_MAX_CALLS 1024       /* each of at most this many calls */
 #define IVL_INF (1ULL << 40)    /* end of a block never freed */
+#define IVL_LEVELS 41           /* interval-index levels: 0..40 */
 
 typedef struct module_s {
   uint64_t start, end, bias;
@@ -111,9 +112,8 @@ static inline int fail(importer_t *im, const char *fmt, const char *detail) {
 }
 
 static inline int sql_fail(importer_t *im, const char *what) {
-  char msg[400];
-  snprintf(msg, sizeof msg, "%s: %s", what, sqlite3_errmsg(im->db));
-  return fail(im, "database: %s", msg);
+  snprintf(im->err, im->errlen, "database: %.300s: %s", what, sqlite3_errmsg(im->db));
+  return -1;
 }
 
 static inline int exec_sql(importer_t *im, const char *sql) {
@@ -219,5 +219,6 @@ int lwv_im_write_stacks(importer_t *im); /* symbolises and writes stacks, frames
 /* import_lifetimes.c */
 int lwv_im_pass2(importer_t *im); /* lifetimes, sites, threads, time_index */
 int lwv_im_pass3(importer_t *im); /* the calls table */
+int lwv_im_live_index(importer_t *im); /* the live_index table */
 
 #endif /* LWV_IMPORT_INTERNAL_H */

@@ -5,8 +5,9 @@
 /* ---- pass 2: lifetimes and aggregates in seq order --------------------- */
 
 /* Interval-index key of a lifetime [seq, end): the smallest aligned dyadic
- * range of seqs holding [seq, end-1], as level << 41 | seq >> level.
- * db.c's live-at query visits the 41 ranges that contain a given seq. */
+ * range of seqs holding [seq, end-1], as level << 41 | seq >> level, level
+ * 0..IVL_LEVELS-1. db.c's live-at query visits the ranges that contain a
+ * given seq, one per level. */
 static uint64_t ivl_key(uint64_t seq, uint64_t end) {
   uint64_t last = end > seq ? end - 1 : seq;
   uint64_t x = seq ^ last;
@@ -284,7 +285,7 @@ out:
   return rc;
 }
 
-#define CALL_COLS 15
+#define CALL_COLS 14
 #define CALL_ROWS 32 /* rows per multi-row INSERT: less per-statement work */
 
 /* Binds the calls row for seq at parameter offset base (0-based column). */
@@ -310,8 +311,6 @@ static void bind_call(const callbuf_t *cb, sqlite3_stmt *st, int base, uint64_t 
   }
   if (sl->free_seq != 0) bind_u64(st, base + 14, sl->freed, 0);
   else sqlite3_bind_null(st, base + 14);
-  if (sl->addr != 0) bind_u64(st, base + 15, ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF), 0);
-  else sqlite3_bind_null(st, base + 15);
 }
 
 /* Pass 3: the calls table, appended in seq order (SQLite's fastest
@@ -349,5 +348,60 @@ int lwv_im_pass3(importer_t *im) {
     rc = step_reset(im, im->ins_call);
   }
   sqlite3_finalize(multi);
+  return rc;
+}
+
+#define LIVE_ROWS 64 /* (ivl, seq) rows per INSERT */
+
+/* The live_index table: (ivl, seq) for every block, inserted in key order
+ * (a WITHOUT ROWID table filled in order is cheaper than CREATE INDEX,
+ * which would rescan the whole calls table and sort). Walking the calls in
+ * seq order, the keys of one level are already ascending (seq >> level
+ * grows with seq), so sorting is a bucket pass by level. */
+int lwv_im_live_index(importer_t *im) {
+  const call_slot_t *slots = im->cb.slots;
+  size_t count[IVL_LEVELS + 1] = {0}, total = 0;
+  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
+    const call_slot_t *sl = &slots[seq];
+    if (sl->op == 0 || sl->op == CALLBUF_MARK || sl->addr == 0) continue;
+    count[ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF) >> 41]++;
+    total++;
+  }
+  size_t start[IVL_LEVELS + 1], at = 0;
+  for (int l = 0; l <= IVL_LEVELS; l++) {
+    start[l] = at;
+    at += count[l];
+  }
+  uint64_t (*pairs)[2] = malloc((total ? total : 1) * sizeof *pairs);
+  if (pairs == NULL) return fail(im, "%s", "out of memory");
+  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
+    const call_slot_t *sl = &slots[seq];
+    if (sl->op == 0 || sl->op == CALLBUF_MARK || sl->addr == 0) continue;
+    uint64_t key = ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF);
+    size_t i = start[key >> 41]++;
+    pairs[i][0] = key;
+    pairs[i][1] = seq;
+  }
+  char sql[64 + LIVE_ROWS * 8];
+  size_t len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
+  for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?,?)", r ? "," : "");
+  sqlite3_stmt *multi = NULL, *one = NULL;
+  int rc = prep(im, &multi, sql) || prep(im, &one, "INSERT INTO live_index VALUES(?,?)") ? -1 : 0;
+  size_t i = 0;
+  for (; rc == 0 && i + LIVE_ROWS <= total; i += LIVE_ROWS) {
+    for (int r = 0; r < LIVE_ROWS; r++) {
+      sqlite3_bind_int64(multi, 2 * r + 1, (sqlite3_int64)pairs[i + r][0]);
+      sqlite3_bind_int64(multi, 2 * r + 2, (sqlite3_int64)pairs[i + r][1]);
+    }
+    rc = step_reset(im, multi);
+  }
+  for (; rc == 0 && i < total; i++) {
+    sqlite3_bind_int64(one, 1, (sqlite3_int64)pairs[i][0]);
+    sqlite3_bind_int64(one, 2, (sqlite3_int64)pairs[i][1]);
+    rc = step_reset(im, one);
+  }
+  sqlite3_finalize(multi);
+  sqlite3_finalize(one);
+  free(pairs);
   return rc;
 }

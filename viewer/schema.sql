@@ -70,18 +70,25 @@ CREATE TABLE calls (
                            -- the end: a leak) or if no block was returned
   end_ns INTEGER,          -- time of that free
   end_tid INTEGER,         -- thread that freed it
-  freed_size INTEGER,      -- ops that free: requested size of the block they
+  freed_size INTEGER       -- ops that free: requested size of the block they
                            -- released (0: a pointer allocated before tracing)
-  ivl INTEGER              -- interval-index key of the block's lifetime
-                           -- [seq, end_seq): level << 41 | seq >> level for
-                           -- the smallest aligned power-of-two seq range that
-                           -- holds it; db.c's live_at visits the 41 ranges
-                           -- that contain a seq instead of scanning
 );
+
+-- Interval index of block lifetimes, so that "blocks live at seq S" needs
+-- no scan. Each lifetime [seq, end_seq) (end_seq = 2^40 if never freed)
+-- gets the key of the smallest aligned power-of-two range of seqs holding
+-- it: ivl = level << 41 | seq >> level. A block live at S has one of the 41
+-- keys level << 41 | S >> level (level 0..40): 41 index probes, each
+-- filtered by seq <= S < end_seq (viewer/db.c, lwv_db_live_at).
+CREATE TABLE live_index (
+  ivl INTEGER,            -- interval key (above)
+  seq INTEGER,            -- calls.seq of the block
+  PRIMARY KEY (ivl, seq)
+) WITHOUT ROWID;
 
 -- One row per block handed out (a call that returned a pointer).
 CREATE VIEW blocks AS
-  SELECT seq, addr, size, tid, stack_id, time_ns, end_seq, end_ns, end_tid, ivl
+  SELECT seq, addr, size, tid, stack_id, time_ns, end_seq, end_ns, end_tid
   FROM calls WHERE addr IS NOT NULL;
 
 -- Allocator internal events (lib/events.h), as recorded.
@@ -248,7 +255,6 @@ CREATE VIEW stack_frames AS
   FROM frames f LEFT JOIN symbols s ON s.ip = f.ip LEFT JOIN modules m ON m.id = s.module_id;
 
 -- @indexes: created after the bulk load (faster than maintaining them).
-CREATE INDEX calls_live ON calls(ivl, seq) WHERE ivl IS NOT NULL; -- live-at-seq
 CREATE INDEX allocator_events_kind ON allocator_events(kind, seq);
 CREATE INDEX time_index_time ON time_index(t1_ns); -- time -> stretch
 CREATE INDEX pool_snapshots_time ON pool_snapshots(time_ns);
