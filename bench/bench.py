@@ -586,19 +586,22 @@ def callgrind(ctx, args, allocs, workloads):
     rows, lines, ratios = [], [], {a: [] for a in allocs}
     scale = args.callgrind_scale
     for w in workloads:
-        counts = {}
-        for a in allocs:
-            out = os.path.join(ctx.work, "callgrind.out")
+        counts, sums = {}, {}
+        for a in ["glibc"] + [a for a in allocs if a != "glibc"]:
+            out = os.path.join(ctx.work, "callgrind.data")
             argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
                     os.path.join(ctx.bin, "lwb-" + w), str(SEED), "%g" % scale]
-            res = lwb_run(ctx, ctx.preload(a), argv, tag="callgrind")
+            res = lwb_run(ctx, ctx.preload(a), argv, tag="valgrind")
             n = None
             for line in res["err"].splitlines():
                 if "Collected :" in line:
                     n = int(line.split(":")[-1])
             err = check_run(res, ctx.preload(a)) or ("" if n else "no instruction count")
+            if not err and a != "glibc" and sums.get("glibc") and res["out"].strip() != sums["glibc"]:
+                err = "checksum %s != glibc's %s" % (res["out"].strip(), sums["glibc"])
+            sums[a] = res["out"].strip()
             counts[a] = None if err else n
-            rows.append(dict(result(res["wall_s"], res["maxrss_kb"], 0, 0, 0, res["out"].strip(), err,
+            rows.append(dict(result(res["wall_s"], res["maxrss_kb"], 0, None, None, res["out"].strip(), err,
                                     {"instructions": n}), workload=w + "-callgrind", alloc=a, run=0))
             log("callgrind %-8s %-8s %s" % (w, a, err or n))
         g = counts.get("glibc")
