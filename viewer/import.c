@@ -309,7 +309,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   }
   char reader_err[1300] = "";
   if (sqlite3_open_v2(tmp, &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "%s: cannot create database: %s", tmp,
+    snprintf(err, errlen, "%s: cannot create database (choose another with --db): %s", tmp,
              im.db ? sqlite3_errmsg(im.db) : "out of memory");
     goto out;
   }
