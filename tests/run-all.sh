@@ -68,13 +68,23 @@ build_test_dirs() {
   done
 }
 
+# build_and_test DIR CTEST_ARGS...: builds every target, keeping going past
+# a failing one, then runs the tests of whatever did build; fails if
+# either step failed (so one broken component still shows the others).
+build_and_test() {
+  local dir="$1" rc=0
+  shift
+  cmake --build "$dir" -j "$JOBS" -- -k || { rc=1; echo "** build of $dir failed; testing what was built"; }
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS" "$@") || rc=1
+  return "$rc"
+}
+
 stage_deps() { bash "$root/.ci/deps.sh"; }
 
 stage_main() {
   mkdir -p build
   configure "$root/build" -DLW_WERROR=ON || return 1
-  cmake --build build -j "$JOBS" || return 1
-  (cd build && ctest --output-on-failure -j "$JOBS")
+  build_and_test "$root/build"
 }
 
 stage_checked() {
@@ -89,12 +99,11 @@ stage_sanitize() {
   local dir="$CI_DIR/sanitize"
   mkdir -p "$dir"
   configure "$dir" -DLW_SANITIZE=ON -DLW_BUILD_BENCH=OFF || return 1
-  cmake --build "$dir" -j "$JOBS" || return 1
   # verify_asan_link_order=0: sanitised tools that re-execute themselves
   # with LD_PRELOAD=liblwmalloc.so (not sanitised) are expected.
-  (cd "$dir" && ASAN_OPTIONS="abort_on_error=0:verify_asan_link_order=0:${ASAN_OPTIONS:-}" \
+  ASAN_OPTIONS="abort_on_error=0:verify_asan_link_order=0:${ASAN_OPTIONS:-}" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
-    ctest --output-on-failure -j "$JOBS" -E '^(e2e|stress)\.')
+    build_and_test "$dir" -E '^(e2e|stress)\.'
 }
 
 stage_tsan() {
@@ -111,8 +120,7 @@ stage_clang() {
   local dir="$CI_DIR/clang"
   mkdir -p "$dir"
   CC=clang configure "$dir" -DCMAKE_C_COMPILER=clang -DLW_WERROR=ON || return 1
-  cmake --build "$dir" -j "$JOBS" || return 1
-  (cd "$dir" && ctest --output-on-failure -j "$JOBS" -L 'unit|api|stress')
+  build_and_test "$dir" -L 'unit|api|stress'
 }
 
 # The cross build is configured once; each page size only reconfigures
