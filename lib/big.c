@@ -7,7 +7,7 @@
  * mmap/munmap system call.
  *
  * Freed mappings wait in a small cache (at most LW_BIG_CACHE_SLOTS of them,
- * at most max(4 MiB, twice the live large bytes) in all, each for at most
+ * at most max(1 MiB, the live large bytes) in all, each for at most
  * LW_BIG_CACHE_AGE large operations); a new large block takes the closest
  * one and mremaps it to size, so its pages are reused instead of being
  * unmapped, mapped and faulted in again. lw_trim() empties the cache. */
@@ -21,7 +21,7 @@ _Atomic uint64_t _lw_big_live;
 
 #define LW_BIG_CACHE_SLOTS 16
 #define LW_BIG_CACHE_AGE 256
-#define LW_BIG_CACHE_MIN ((size_t)4 << 20)
+#define LW_BIG_CACHE_MIN ((size_t)1 << 20)
 
 typedef struct {
   uint8_t *map;
@@ -105,7 +105,7 @@ static bool reg_contains(const void *p) {
 /* ---- the cache (reg.lock held) ------------------------------------------------ */
 static size_t cache_limit(void) {
   size_t live = atomic_load_explicit(&_lw_big_live, memory_order_relaxed);
-  return 2 * live > LW_BIG_CACHE_MIN ? 2 * live : LW_BIG_CACHE_MIN;
+  return live > LW_BIG_CACHE_MIN ? live : LW_BIG_CACHE_MIN;
 }
 
 static cached_map_t cache_remove(unsigned i) {

@@ -53,7 +53,7 @@ LW_API int lw_trim(size_t pad);
  * A snapshot; safe to call from any thread at any time (it takes no lock
  * of the allocation fast path, so counters of other threads may be a few
  * operations stale). Fields marked "monotonic" never decrease. */
-#define LW_MAX_CLASSES 32
+#define LW_MAX_CLASSES 64
 
 typedef struct lw_class_stats_s {
   uint32_t slot_size;   /* bytes per slot of this small class */

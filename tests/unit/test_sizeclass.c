@@ -23,13 +23,13 @@ TEST(classes_keep_16_byte_alignment_from_16_bytes) {
   EXPECT_EQ_U(_lw_class_size[LW_NCLASSES - 1], LW_SMALL_MAX);
 }
 
-TEST(class_spacing_wastes_under_16_bytes_or_a_quarter) {
+TEST(class_spacing_wastes_under_16_bytes_or_an_eighth) {
   for (size_t s = 1; s <= LW_SMALL_MAX; s++) {
     size_t slot = _lw_class_size[lw_size_class(s)];
-    if (s <= 128)
+    if (s <= 256)
       EXPECT(slot - s < 16);
     else
-      EXPECT((slot - s) * 4 <= slot);
+      EXPECT((slot - s) * 8 <= slot);
   }
 }
 
