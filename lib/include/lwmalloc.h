@@ -88,15 +88,21 @@ typedef void lw_output_fn(const char *text, void *arg);
 /* Prints the statistics through `out` (stderr when out is NULL), without allocating. */
 LW_API void lw_stats_print(lw_output_fn *out, void *arg);
 
-/* Walks every internal invariant; returns 0 when all hold, else prints the
- * first broken one and returns -1. Expensive: for tests and debugging. */
+/* Walks every internal invariant (the calling thread's pools, every pool
+ * segment, every medium heap); returns 0 when all hold. A broken one is
+ * printed by name ("lwmalloc: invariant broken: ...") and the process
+ * aborts. Expensive: for tests and debugging (LW_DEBUG=3 runs it after
+ * every call). */
 LW_API int lw_check(void);
 
 /* ---- embedded mode -----------------------------------------------------
  * The medium-chunk allocator (compact headers + deferred coalescing) run
  * inside one caller-given region, for firmware without mmap. The region's
- * first bytes hold the control structure. Thread-safe only if the caller
- * serialises calls on one region. Returns NULL when the region is full. */
+ * first ~4.3 KiB hold the control structure (bins, quick lists, a mutex),
+ * so calls on one region from several threads are safe. Every block has
+ * the 8-byte header (no pools here); allocation returns NULL with errno
+ * ENOMEM when nothing fits even after merging every parked free chunk.
+ * lw_region_init returns NULL (EINVAL) for a region too small to use. */
 typedef struct lw_region_s lw_region_t;
 LW_API lw_region_t *lw_region_init(void *mem, size_t size);
 LW_API void *lw_region_malloc(lw_region_t *r, size_t size);
