@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/personality.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -333,6 +334,10 @@ int rp_backend_run(const char *self, const char *so, const rp_plan_t *plan, cons
   pid_t pid = env ? fork() : -1;
   if (pid == 0) {
     fcntl(pfd[1], F_SETFD, 0); /* the child writes its result here */
+    /* Same address layout every run: page straddling and brk/mmap bases
+     * then do not vary, which keeps RSS repeatable (best effort). */
+    int pers = personality(0xffffffff);
+    if (pers != -1) personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
     execve(self, (char *const *)argv, env);
     _exit(127);
   }
