@@ -3,7 +3,10 @@
 # script untraced (glibc, and lwmalloc preloaded = the allocator lwtrace
 # records), under `lwtrace record` (with and without stacks) and under
 # heaptrack; medians of RUNS runs. Prints ratios and trace sizes per million
-# recorded events, then the 1-thread vs 2-thread recording check.
+# recorded events, then the 1-thread vs 2-thread recording check. Wall time
+# and CPU time (user+sys of every process involved, writer threads and
+# heaptrack's interpreter included) are both reported: on a loaded machine
+# the CPU ratio is the steadier one.
 #   bench/trace-overhead.sh [BUILD_DIR (default: build)] [RUNS (default: 3)]
 set -eu
 B=$(cd "${1:-build}" && pwd)
@@ -47,7 +50,7 @@ cat > tw.c <<'C'
 static void *run(void *arg) {
   (void)arg;
   void *slot[256] = {0};
-  for (unsigned i = 0; i < 1000000; i++) {
+  for (unsigned i = 0; i < 2000000; i++) {
     unsigned k = (i * 2654435761u) >> 24;
     free(slot[k]);
     slot[k] = malloc(16 + (i % 240));
@@ -65,45 +68,45 @@ int main(int argc, char **argv) {
 C
 cc -O2 -o tw tw.c -lpthread
 
-now() { date +%s%N; }
-# run MODE WORKLOAD: one run, prints wall ns; leaves trace files in $W
+# run MODE WORKLOAD: one run; prints "wall_s cpu_s"; leaves its trace in $W
 run() {
   mode=$1 wl=$2
   case $wl in
   sqlite3) set -- sqlite3 :memory: ;;
-  python3) set -- $PY t.py ;;
-  python3-malloc) set -- env PYTHONMALLOC=malloc $PY t.py ;;
+  python3 | python3-malloc) set -- $PY t.py ;;
   tw1) set -- ./tw 1 ;;
   tw2) set -- ./tw 2 ;;
   esac
   rm -f out.lwt.zst ht.zst ht.gz
-  t0=$(now)
+  if [ $wl = python3-malloc ]; then export PYTHONMALLOC=malloc; else unset PYTHONMALLOC; fi
   case $mode in
-  glibc) "$@" < s.sql > /dev/null ;;
-  lw) LD_PRELOAD=$LWSO "$@" < s.sql > /dev/null ;;
-  lwtrace) "$LWTRACE" record -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
-  lwtrace-nostacks) "$LWTRACE" record --no-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
-  heaptrack) heaptrack -o "$W/ht" "$@" < s.sql > /dev/null 2>&1 ;;
+  glibc) /usr/bin/time -f '%e %U %S' -o tm "$@" < s.sql > /dev/null ;;
+  lw) LD_PRELOAD=$LWSO /usr/bin/time -f '%e %U %S' -o tm "$@" < s.sql > /dev/null ;;
+  lwtrace) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
+  lwtrace-nostacks) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record --no-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
+  heaptrack) /usr/bin/time -f '%e %U %S' -o tm heaptrack -o "$W/ht" "$@" < s.sql > /dev/null 2>&1 ;;
   esac
-  echo $(( $(now) - t0 ))
+  unset PYTHONMALLOC
+  awk '{print $1, $2 + $3}' tm
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-printf '%-15s %-17s %9s %8s %8s %12s %10s %9s\n' workload mode median_s x_glibc x_lw trace_bytes events MB/Mev
+printf '%-15s %-17s %7s %7s %7s %7s %7s %7s %11s %9s %7s\n' workload mode wall_s x_glibc x_lw \
+  cpu_s xc_glibc xc_lw trace_bytes events MB/Mev
+wall_g=1 wall_l=0 cpu_g=1 cpu_l=0
 for wl in sqlite3 python3 python3-malloc; do
-  base_g= base_l=
   for mode in glibc lw lwtrace lwtrace-nostacks heaptrack; do
     [ $mode = heaptrack ] && [ $HAVE_HT = 0 ] && continue
-    [ $mode = heaptrack ] && [ $wl = python3-malloc ] && [ "${HT_MALLOC:-0}" = 0 ] && continue
-    times=""
     i=0
+    : > runs
     while [ $i -lt "$RUNS" ]; do
-      times="$times $(run $mode $wl)"
+      run $mode $wl >> runs
       i=$((i + 1))
     done
-    med=$(echo $times | tr ' ' '\n' | median)
-    [ $mode = glibc ] && base_g=$med
-    [ $mode = lw ] && base_l=$med
+    wall=$(cut -d' ' -f1 runs | median)
+    cpu=$(cut -d' ' -f2 runs | median)
+    [ $mode = glibc ] && { wall_g=$wall; cpu_g=$cpu; }
+    [ $mode = lw ] && { wall_l=$wall; cpu_l=$cpu; }
     size=- events=- mbpm=-
     if [ -f out.lwt.zst ]; then
       size=$(stat -c %s out.lwt.zst)
@@ -112,19 +115,23 @@ for wl in sqlite3 python3 python3-malloc; do
     fi
     [ -f ht.zst ] && size=$(stat -c %s ht.zst)
     [ -f ht.gz ] && size=$(stat -c %s ht.gz)
-    printf '%-15s %-17s %9.3f %8.2f %8.2f %12s %10s %9s\n' $wl $mode \
-      "$(awk -v m=$med 'BEGIN {print m / 1e9}')" \
-      "$(awk -v m=$med -v b=$base_g 'BEGIN {print m / b}')" \
-      "$(awk -v m=$med -v b=${base_l:-$med} 'BEGIN {print m / b}')" $size $events $mbpm
+    awk -v wl=$wl -v m=$mode -v w=$wall -v c=$cpu -v wg=$wall_g -v wl_=$wall_l -v cg=$cpu_g \
+      -v cl=$cpu_l -v sz=$size -v ev=$events -v mb=$mbpm 'BEGIN {
+        printf "%-15s %-17s %7.2f %7s %7s %7.2f %7s %7s %11s %9s %7s\n", wl, m, w,
+          r(w, wg), r(w, wl_), c, r(c, cg), r(c, cl), sz, ev, mb }
+      function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }'
   done
+  wall_l=0 cpu_l=0
 done
-
 echo
-echo "recording scalability: ./tw N = N threads x 1e6 malloc/free each (2 cores)"
+echo "recording scalability: ./tw N = N threads x 2e6 malloc/free each ($(nproc) cores)"
 for mode in lw lwtrace lwtrace-nostacks; do
-  t1=$( (for i in $(seq "$RUNS"); do run $mode tw1; done) | median)
-  t2=$( (for i in $(seq "$RUNS"); do run $mode tw2; done) | median)
-  printf '%-17s 1 thread %6.3f s   2 threads %6.3f s   ratio %.2f\n' $mode \
-    "$(awk -v m=$t1 'BEGIN {print m / 1e9}')" "$(awk -v m=$t2 'BEGIN {print m / 1e9}')" \
-    "$(awk -v a=$t1 -v b=$t2 'BEGIN {print b / a}')"
+  : > r1
+  : > r2
+  for i in $(seq "$RUNS"); do run $mode tw1 >> r1; run $mode tw2 >> r2; done
+  awk -v m=$mode -v a="$(cut -d' ' -f1 r1 | median)" -v b="$(cut -d' ' -f1 r2 | median)" \
+    -v ca="$(cut -d' ' -f2 r1 | median)" -v cb="$(cut -d' ' -f2 r2 | median)" 'BEGIN {
+      printf "%-17s wall: 1 thread %6.2f s, 2 threads %6.2f s (x%s)   cpu per thread: %6.2f s vs %6.2f s (x%s)\n",
+        m, a, b, r(b, a), ca, cb / 2, r(cb / 2, ca) }
+    function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "-" }'
 done

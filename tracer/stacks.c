@@ -87,6 +87,10 @@ int _lwt_stacks_init(unsigned depth) {
     return -1;
   }
   stk.arena = arena;
+  /* per-thread unwind caches: the default global cache takes a lock on
+   * every unw_backtrace (heaptrack sets the same) */
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  unw_set_cache_size(unw_local_addr_space, 1024, 0);
   dl_iterate_phdr(stk_find_self, (void *)(uintptr_t)&_lwt_stacks_init);
   stk.slots = slots;
   return 0;
