@@ -99,6 +99,13 @@ synth)
     [ $rc -eq 0 ] && ok "synth $kind: $(sed -n 2p "$WORK/$kind.txt")" ||
       fail "synth $kind: exit $rc: $(cat "$WORK/$kind.err")"
   done
+  # Repeatability: same trace + allocator => same op stream and peak live
+  # bytes (checked by lwreplay itself on every run) and RSS within 2 %.
+  "$LWREPLAY" --synth=churn,400000,8 --serial --compare=$COMMA --runs 3 --touch --json >"$WORK/rss.json" || fail "rss runs"
+  spread=$(json "$WORK/rss.json" '" ".join("%s:%.2f" % (a["name"], 100.0 * (max(r["rss_peak_bytes"] for r in a["runs"]) - min(r["rss_peak_bytes"] for r in a["runs"])) / min(r["rss_peak_bytes"] for r in a["runs"])) for a in d["allocators"])')
+  worst=$(echo "$spread" | tr ' ' '\n' | cut -d: -f2 | sort -n | tail -1)
+  python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 2.0 else 1)" "$worst" &&
+    ok "peak RSS spread over 3 runs (%): $spread" || fail "peak RSS spread >= 2 %: $spread"
   "$LWREPLAY" --synth=handoff,20000,4 --allocator=glibc --csv >"$WORK/s.csv" || fail "csv"
   [ "$(head -1 "$WORK/s.csv" | cut -d, -f1-3)" = "allocator,run,op_hash" ] &&
     [ "$(wc -l < "$WORK/s.csv")" -eq 3 ] && ok "csv: header + run + median" || fail "csv shape"
