@@ -142,7 +142,7 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
       db_prep(d, &d->q_classes, "SELECT slot_size, slots_used, slots_total FROM pool_classes"
                                 " WHERE snapshot_id = ? ORDER BY class") ||
       db_prep(d, &d->q_frames,
-              "SELECT f.level, f.ip, s.func, s.func_offset, m.path, s.module_offset"
+              "SELECT f.level, f.ip, s.func, s.func_offset, m.path, s.module_offset, s.source"
               " FROM frames f LEFT JOIN symbols s ON s.ip = f.ip"
               " LEFT JOIN modules m ON m.id = s.module_id WHERE f.stack_id = ? ORDER BY f.level") ||
       db_prep(d, &d->q_last_run, "SELECT max(seq) FROM allocator_events WHERE kind = ? AND seq <= ?") ||
@@ -583,7 +583,10 @@ lwv_frame_t *lwv_db_frames(lwv_db_t *d, uint32_t stack_id, size_t *n) {
     base = base ? base + 1 : path;
     unsigned long long foff = (unsigned long long)sqlite3_column_int64(q, 3);
     unsigned long long moff = (unsigned long long)sqlite3_column_int64(q, 5);
-    if (func && base) snprintf(f->text, sizeof f->text, "%s+0x%llx  (%s+0x%llx)", func, foff, base, moff);
+    const char *src = (const char *)sqlite3_column_text(q, 6);
+    const char *src_base = src && strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+    if (func && src_base) snprintf(f->text, sizeof f->text, "%s+0x%llx  %s  (%s)", func, foff, src_base, base ? base : "?");
+    else if (func && base) snprintf(f->text, sizeof f->text, "%s+0x%llx  (%s+0x%llx)", func, foff, base, moff);
     else if (base) snprintf(f->text, sizeof f->text, "%s+0x%llx", base, moff);
     else snprintf(f->text, sizeof f->text, "0x%llx", (unsigned long long)f->ip);
   }

@@ -345,7 +345,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   char version[32];
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
   double t_sym = 0, t_pass2 = 0, t_pass3 = 0, c_sym = 0, c_pass2 = 0, c_pass3 = 0;
-  if (write_lookups(&im) || lwv_im_write_stacks(&im) || ((t_sym = now_s()), (c_sym = cpu_s()), lwv_im_pass2(&im)) ||
+  if (write_lookups(&im) || lwv_im_write_stacks(&im) || lwv_im_source_lines(&im) || ((t_sym = now_s()), (c_sym = cpu_s()), lwv_im_pass2(&im)) ||
       ((t_pass2 = now_s()), (c_pass2 = cpu_s()), lwv_im_pass3(&im)) || lwv_im_live_index(&im) ||
       ((t_pass3 = now_s()), (c_pass3 = cpu_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||

@@ -216,6 +216,9 @@ int lwv_im_on_module(importer_t *im, const lwt_record_t *r);
 int lwv_im_on_stack(importer_t *im, const lwt_record_t *r);
 int lwv_im_write_stacks(importer_t *im); /* symbolises and writes stacks, frames, symbols */
 
+/* import_source.c */
+int lwv_im_source_lines(importer_t *im); /* symbols.source through batched addr2line */
+
 /* import_lifetimes.c */
 int lwv_im_pass2(importer_t *im); /* lifetimes, sites, threads, time_index */
 int lwv_im_pass3(importer_t *im); /* the calls table */

@@ -129,13 +129,15 @@ CREATE TABLE frames (
 ) WITHOUT ROWID;
 
 -- Symbolisation of every distinct return address, done at import from the
--- module's ELF symbol table (.symtab, else .dynsym).
+-- module's ELF symbol table (.symtab, else .dynsym); source lines from the
+-- module's debug information through addr2line, one batch per module.
 CREATE TABLE symbols (
   ip INTEGER PRIMARY KEY, -- return address
   module_id INTEGER,      -- modules.id (NULL: in no known module)
   module_offset INTEGER,  -- ELF virtual address inside the module (ip - bias)
   func TEXT,              -- function name (NULL if no symbol covers it)
-  func_offset INTEGER     -- ip - start of that function
+  func_offset INTEGER,    -- ip - start of that function
+  source TEXT             -- "file:line" of the call (NULL: no line information)
 );
 
 -- Threads of the traced process.
@@ -251,7 +253,8 @@ CREATE VIEW pool_events AS
 
 -- Every frame of every stack, symbolised.
 CREATE VIEW stack_frames AS
-  SELECT f.stack_id, f.level, f.ip, m.path AS module, s.module_offset, s.func, s.func_offset
+  SELECT f.stack_id, f.level, f.ip, m.path AS module, s.module_offset, s.func, s.func_offset,
+         s.source
   FROM frames f LEFT JOIN symbols s ON s.ip = f.ip LEFT JOIN modules m ON m.id = s.module_id;
 
 -- @indexes: created after the bulk load (faster than maintaining them).

@@ -87,6 +87,8 @@ sql)
     "$(q "SELECT sum(s.leaked) || ' ' || sum(s.leaked_bytes) FROM sites s JOIN stacks st ON st.id = s.stack_id WHERE st.site LIKE 'leak_site+%'")" "7 2331"
   check "frames symbolised from ELF" \
     "$(q "SELECT count(*) > 0 FROM stack_frames WHERE func = 'worker' AND module LIKE '%vw_workload'")" "1"
+  check "source lines through addr2line" \
+    "$(q "SELECT count(*) > 0 FROM stack_frames WHERE func = 'leak_site' AND source LIKE '%vw_workload.c:%'")" "1"
   check "threads" "$(q 'SELECT count(*) FROM threads WHERE allocs > 0')" "4"
   check "time index covers every call" "$(q 'SELECT sum(calls) FROM time_index')" "$(q 'SELECT count(*) FROM calls')"
   check "coalesce runs view" "$(q 'SELECT count(*) FROM coalesce_runs')" \
@@ -145,6 +147,7 @@ tui)
   keys Enter
   expect_screen "expanded stack" "main+0x"
   expect_screen "expanded stack" "7 allocations"
+  expect_screen "expanded stack" "vw_workload.c:"
   keys Escape
   keys 6
   expect_screen threads "allocated"
