@@ -1,12 +1,13 @@
 /* Medium chunks: compact headers (types.h), segregated free lists, and
- * deferred coalescing (coalesce.c). Invariants: see _lw_heap_check().
+ * deferred coalescing (coalesce.c).
  *
  * free() does not merge: it parks the chunk on the quick list of its size
  * (O(1)). malloc() first tries that quick list, then the merged-free bins
  * (good fit: the first chunk of the smallest non-empty bin that fits); on a
  * miss, a bounded coalescing run merges some parked chunks with their
  * neighbours and the bins are tried again; then the heap grows by a
- * segment. The same code runs an embedded region (can_grow == 0). */
+ * segment. The same code runs an embedded region (can_grow == 0).
+ * Invariants: see _lw_heap_check() in check.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -104,7 +105,7 @@ void _lw_heap_add_span(lw_heap_t *h, void *start, size_t size) {
   h->unmerged_limit = limit > LW_UNMERGED_MIN ? limit : LW_UNMERGED_MIN;
 }
 
-static lw_chunk_t *segment_first_chunk(lw_segment_t *seg) {
+lw_chunk_t *_lw_segment_first_chunk(lw_segment_t *seg) {
   return (lw_chunk_t *)(lw_align_up((uintptr_t)seg + sizeof(lw_segment_t) + 8, LW_ALIGN) - 8);
 }
 
@@ -128,7 +129,7 @@ void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c) {
   if (!h->can_grow) return; /* an embedded region's memory is the caller's */
   {
     lw_segment_t *seg = (lw_segment_t *)((uintptr_t)c & ~(uintptr_t)LW_SEG_MASK);
-    if (c == segment_first_chunk(seg) && lw_chunk_next(c)->hdr & LW_CH_INUSE &&
+    if (c == _lw_segment_first_chunk(seg) && lw_chunk_next(c)->hdr & LW_CH_INUSE &&
         lw_chunk_size(lw_chunk_next(c)) == 0) {
       _lw_list_unlink(h, c);
       h->free_bytes -= sz;
@@ -352,62 +353,6 @@ lw_heap_t *_lw_heap_for(lw_tld_t *tld) {
     pthread_mutex_unlock(&setup);
   }
   return h;
-}
-
-/* ---- invariants ---------------------------------------------------------------- */
-static void check_span(lw_heap_t *h, lw_chunk_t *c, size_t *inuse, size_t *quick, size_t *merged) {
-  bool prev_free = false, prev_merged = false;
-  for (;;) {
-    size_t sz = lw_chunk_size(c);
-    LW_INSIST(((uintptr_t)c & 15) == 8 && "chunk headers sit at 8 mod 16");
-    LW_INSIST(!!(c->hdr & LW_CH_PREV_FREE) == prev_free && "P bit == previous chunk not in use");
-#if LW_CHECKED
-    LW_INSIST((c->hdr >> LW_CH_TAG_SHIFT) == lw_chunk_tag(c, sz) && "header tag intact");
-#endif
-    if (sz == 0) {
-      LW_INSIST((c->hdr & LW_CH_INUSE) && "sentinel is in use");
-      return;
-    }
-    LW_INSIST(sz >= LW_CHUNK_MIN && sz % LW_ALIGN == 0 && "chunk size sane");
-    bool in_use = c->hdr & LW_CH_INUSE, is_quick = c->hdr & LW_CH_QUICK;
-    LW_INSIST(!(in_use && is_quick) && "U and Q never both set");
-    if (!in_use) {
-      LW_INSIST(*(uint64_t *)((uint8_t *)c + sz - 8) == sz && "footer == size");
-      if (!is_quick) LW_INSIST(!prev_merged && "no two merged-free chunks adjacent");
-      unsigned b = _lw_bin_of(sz);
-      LW_INSIST(((is_quick ? h->quick_map : h->bin_map)[b >> 6] >> (b & 63) & 1) && "list of a listed chunk is marked");
-    }
-    *(in_use ? inuse : is_quick ? quick : merged) += sz;
-    prev_free = !in_use;
-    prev_merged = !in_use && !is_quick;
-    c = lw_chunk_next(c);
-  }
-}
-
-int _lw_heap_check(lw_heap_t *h) {
-  size_t inuse = 0, quick = 0, merged = 0;
-  pthread_mutex_lock(&h->lock);
-  if (h->region_first)
-    check_span(h, h->region_first, &inuse, &quick, &merged);
-  for (lw_segment_t *s = h->segments; s; s = s->next) {
-    LW_INSIST(s->magic == LW_SEG_MAGIC && s->kind == LW_SEG_MEDIUM && s->heap == h && "medium segment header intact");
-    check_span(h, segment_first_chunk(s), &inuse, &quick, &merged);
-  }
-  for (unsigned b = 0; b < LW_NBINS; b++) {
-    for (lw_chunk_t *c = h->bins[b]; c; c = c->next) {
-      LW_INSIST(_lw_bin_of(lw_chunk_size(c)) == b && !(c->hdr & (LW_CH_INUSE | LW_CH_QUICK)) && "bin holds merged-free chunks of its size");
-      LW_INSIST((!c->next || c->next->prev == c) && "bin links consistent");
-    }
-    for (lw_chunk_t *c = h->quick[b]; c; c = c->next) {
-      LW_INSIST(_lw_bin_of(lw_chunk_size(c)) == b && (c->hdr & LW_CH_QUICK) && "quick list holds parked chunks of its size");
-      LW_INSIST((!c->next || c->next->prev == c) && "quick links consistent");
-    }
-  }
-  LW_INSIST(quick == h->unmerged_bytes && "unmerged_bytes == sum of quick chunks");
-  LW_INSIST(merged == h->free_bytes && "free_bytes == sum of merged-free chunks");
-  LW_INSIST(inuse == h->live_bytes && "live_bytes == sum of in-use chunks");
-  pthread_mutex_unlock(&h->lock);
-  return 0;
 }
 
 void _lw_heap_atfork(int phase) {

@@ -99,7 +99,6 @@ void _lw_pool_free_remote(lw_page_t *pg, void *p);
 void _lw_pool_abandon(lw_tld_t *tld);
 void _lw_pool_collect(lw_tld_t *tld);
 size_t _lw_pool_trim(void);
-int _lw_pool_check(void);
 void _lw_pool_visit(void (*fn)(lw_page_t *pg, void *arg), void *arg);
 void _lw_pool_atfork(int phase);
 /* Free-list links. The checked build stores them encoded with the secret
@@ -158,7 +157,7 @@ void _lw_heap_free(lw_heap_t *h, void *p);
 bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size);
 size_t _lw_heap_usable(const void *p);
 size_t _lw_heap_trim(lw_heap_t *h);
-int _lw_heap_check(lw_heap_t *h);
+lw_chunk_t *_lw_segment_first_chunk(lw_segment_t *seg);
 lw_heap_t *_lw_heap_for(lw_tld_t *tld);
 void _lw_heap_atfork(int phase);
 extern lw_heap_t *_lw_heaps;
@@ -194,6 +193,8 @@ size_t _lw_big_trim(void);
 extern _Atomic uint64_t _lw_big_live;
 
 /* ---- check.c: invariant checks and error reports ------------------------ */
+int _lw_heap_check(lw_heap_t *h);
+int _lw_pool_check(void);
 lw_cold void _lw_fail(const char *file, int line, const char *what);
 lw_cold void _lw_report(const char *what, const void *p); /* prints, aborts */
 void _lw_write(const char *s);

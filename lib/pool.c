@@ -1,4 +1,4 @@
-/* Small fixed-size pools. Invariants: see _lw_pool_check().
+/* Small fixed-size pools.
  *
  * Each thread owns, per size class, a list of ACTIVE pool pages (head =
  * tld->cur[cls]). Allocation pops the head page's local free list; free by
@@ -10,7 +10,8 @@
  * stack, from where the owner puts it back in its list. Slots are carved
  * lazily, a few KiB at a time, so untouched slots cost no RSS. Empty pages
  * go back to the global free-page stack; past LW_PAGE_CACHE of them, they
- * are also given back to the OS (madvise). */
+ * are also given back to the OS (madvise). Invariants: see _lw_pool_check()
+ * in check.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -367,51 +368,6 @@ void _lw_pool_visit(void (*fn)(lw_page_t *pg, void *arg), void *arg) {
   for (lw_segment_t *s = pages.segments; s; s = s->next)
     for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) fn(&s->pages[i], arg);
   pthread_mutex_unlock(&pages.lock);
-}
-
-/* Invariants of the calling thread's pages, and of every page's state. */
-int _lw_pool_check(void) {
-  lw_tld_t *tld = _lw_tld;
-  if (tld != &_lw_tld_empty) {
-    collect_notify(tld);
-    for (unsigned c = 0; c < LW_NCLASSES; c++) {
-      for (lw_page_t *pg = tld->cur[c]; pg && pg != &_lw_page_empty; pg = pg->next) {
-        LW_INSIST(pg->owner == tld && "page in a thread's list is owned by it");
-        LW_INSIST(pg->cls == c && "page in the list of its class");
-        LW_INSIST(atomic_load(&pg->state) == LW_PAGE_ACTIVE && "listed pages are ACTIVE");
-        collect_remote(pg);
-        uint32_t nfree = 0;
-        for (lw_block_t *b = pg->free; b; b = lw_block_next(b)) {
-          size_t off = (size_t)((uint8_t *)b - pg->start);
-          LW_INSIST(off < (size_t)pg->bumped * pg->slot_size && "free slot inside the carved part");
-          LW_INSIST(off % pg->slot_size == 0 && "free slot on a slot boundary");
-          LW_INSIST(++nfree <= pg->bumped && "free list has no cycle");
-        }
-        LW_INSIST(nfree + pg->used == pg->bumped && "used + free == carved");
-      }
-    }
-  }
-  pthread_mutex_lock(&pages.lock);
-  size_t ncommitted = 0;
-  for (lw_page_t *pg = pages.committed; pg; pg = pg->next) {
-    LW_INSIST(pg->committed && atomic_load(&pg->state) == LW_PAGE_FREE && !pg->owner && "committed stack holds free resident pages");
-    ncommitted++;
-  }
-  LW_INSIST(ncommitted == pages.ncommitted && "committed page count");
-  for (lw_segment_t *s = pages.segments; s; s = s->next) {
-    LW_INSIST(s->magic == LW_SEG_MAGIC && s->kind == LW_SEG_POOL && "pool segment header intact");
-    uint32_t used = 0;
-    for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) {
-      lw_page_t *pg = &s->pages[i];
-      if (atomic_load(&pg->state) == LW_PAGE_FREE)
-        LW_INSIST(pg->owner == NULL && "free pages have no owner");
-      else
-        used++;
-    }
-    LW_INSIST(used == s->used_pages && "segment counts its pages in use");
-  }
-  pthread_mutex_unlock(&pages.lock);
-  return 0;
 }
 
 void _lw_pool_atfork(int phase) {
