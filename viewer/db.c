@@ -179,6 +179,17 @@ size_t lwv_db_ti_index(const lwv_db_t *d, uint64_t t) {
   return lo ? lo - 1 : 0;
 }
 
+uint64_t lwv_db_call_time(lwv_db_t *d, uint64_t seq) {
+  sqlite3_stmt *q = NULL;
+  uint64_t t = 0;
+  if (sqlite3_prepare_v2(d->db, "SELECT time_ns FROM calls WHERE seq = ?", -1, &q, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(q) == SQLITE_ROW) t = (uint64_t)sqlite3_column_int64(q, 0);
+  }
+  sqlite3_finalize(q);
+  return t;
+}
+
 uint64_t lwv_db_seq_at(lwv_db_t *d, uint64_t t) {
   if (d->nti == 0 || t < d->ti[0].t0) return 0;
   const lwv_ti_t *s = &d->ti[lwv_db_ti_index(d, t)];

@@ -96,6 +96,8 @@ void lwv_db_close(lwv_db_t *d);
 
 /* Index of the last stretch starting at or before time t (0 if none). */
 size_t lwv_db_ti_index(const lwv_db_t *d, uint64_t t);
+/* Time of the call with this seq (0 if there is none). */
+uint64_t lwv_db_call_time(lwv_db_t *d, uint64_t seq);
 /* Largest call seq with time <= t (0 before the first call). */
 uint64_t lwv_db_seq_at(lwv_db_t *d, uint64_t t);
 /* Blocks live after call seq (cached until seq changes); count in *n.

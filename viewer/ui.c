@@ -179,15 +179,10 @@ static int global_key(lwv_app_t *app, int ch) {
   case KEY_SRIGHT: set_cursor(app, app->cursor + 10 * st); return 1;
   case KEY_HOME: set_cursor(app, app->t_first); return 1;
   case KEY_END: set_cursor(app, app->t_end); return 1;
-  case 'p': {
-    /* the stretch where live bytes peaked */
-    for (size_t i = 0; i < app->db->nti; i++)
-      if (app->db->ti[i].seq0 <= app->db->peak_seq && app->db->peak_seq <= app->db->ti[i].seq1) {
-        set_cursor(app, app->db->ti[i].t1);
-        break;
-      }
+  case 'p': /* exactly after the call that reached the peak of live bytes */
+    app->cursor = lwv_db_call_time(app->db, app->db->peak_seq);
+    app->cursor_seq = app->db->peak_seq;
     return 1;
-  }
   case '[':
     app->sel0 = app->cursor;
     app->sel_state = 1;

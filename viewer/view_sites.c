@@ -91,7 +91,7 @@ static void sites_draw(lwv_app_t *app, int top, int rows, int cols) {
     attron(A_BOLD);
     lwv_print(top, 0, "stack %u: %s", s->stack_id, s->label);
     attroff(A_BOLD);
-    lwv_print(top + 1, 0, "%llu allocations, %s; live at cursor %s; leaked %s   (Enter/Esc: back)",
+    lwv_print(top + 1, 0, "%llu allocations, %s; live at cursor %s; leaked %s  (Esc: back)",
               (unsigned long long)s->allocs, lwv_fmt_bytes(s->bytes, a, sizeof a),
               lwv_fmt_bytes(s->live_bytes, b, sizeof b), lwv_fmt_bytes(s->leaked_bytes, c, sizeof c));
     for (size_t i = 0; i < nf && (int)i < rows - 3; i++)

@@ -117,6 +117,8 @@ tui)
   keys Home
   keys p
   seq_peak=$(new_seq "$seq_right")
+  check "p: cursor at the peak's call" "$seq_peak" \
+    "$(sqlite3 "$DB" "SELECT value FROM meta WHERE key='peak_live_seq'")"
   peak_line=$(screen | grep "at cursor")
   keys Left
   seq_left=$(new_seq "$seq_peak")
