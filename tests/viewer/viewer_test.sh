@@ -110,20 +110,26 @@ tui)
   [ -n "$seq_home" ] && [ -n "$seq_end" ] && [ "$seq_home" -lt 10 ] && [ "$seq_end" -gt 1000 ] \
     && echo "ok: Home moves the cursor from seq $seq_end to $seq_home" \
     || fail "Home: seq '$seq_end' -> '$seq_home'"
+  cursor_time() { screen | sed -n 2p | awk '{ print $2, $3 }'; }
+  t_home=$(cursor_time)
   keys Right
-  seq_right=$(new_seq "$seq_home")
-  [ -n "$seq_right" ] && [ "$seq_right" -gt "$seq_home" ] && echo "ok: Right moves to seq $seq_right" \
-    || fail "Right: seq '$seq_home' -> '$seq_right'"
-  keys Home
+  for ((i = 0; i < 50; i++)); do [ "$(cursor_time)" != "$t_home" ] && break; sleep 0.1; done
+  seq_right=$(cursor_seq)
+  [ "$(cursor_time)" != "$t_home" ] && [ -n "$seq_right" ] && [ "$seq_right" -ge "$seq_home" ] \
+    && echo "ok: Right moves the cursor from $t_home to $(cursor_time) (seq $seq_right)" \
+    || fail "Right: cursor stayed at $t_home (seq $seq_right)"
   keys p
   seq_peak=$(new_seq "$seq_right")
   check "p: cursor at the peak's call" "$seq_peak" \
     "$(sqlite3 "$DB" "SELECT value FROM meta WHERE key='peak_live_seq'")"
   peak_line=$(screen | grep "at cursor")
+  t_peak=$(cursor_time)
   keys Left
-  seq_left=$(new_seq "$seq_peak")
-  [ -n "$seq_left" ] && [ "$seq_left" -lt "$seq_peak" ] && echo "ok: Left moves from the peak at seq $seq_peak to $seq_left" \
-    || fail "Left: seq '$seq_peak' -> '$seq_left'"
+  for ((i = 0; i < 50; i++)); do [ "$(cursor_time)" != "$t_peak" ] && break; sleep 0.1; done
+  seq_left=$(cursor_seq)
+  [ "$(cursor_time)" != "$t_peak" ] && [ -n "$seq_left" ] && [ "$seq_left" -le "$seq_peak" ] \
+    && echo "ok: Left moves from the peak ($t_peak, seq $seq_peak) to $(cursor_time) (seq $seq_left)" \
+    || fail "Left: cursor stayed at $t_peak (seq $seq_left)"
   keys End
   check "End returns to the last call" "$(new_seq "$seq_left")" "$seq_end"
   keys '?'
