@@ -484,6 +484,11 @@ static int rec_start(const char *path, uint32_t extra_flags) {
   if (path) set_stem(path);
   if (!opt.stem[0]) default_stem(opt.stem, sizeof opt.stem);
   int rc = open_unique(path, opt.stem);
+  if (rc == 0 && _lwt_writer_failed()) { /* the first frame could not be written */
+    _lwt_writer_stop();
+    errno = ENOSPC;
+    rc = -1;
+  }
   if (rc == 0) {
     if (!opt.key_ok) opt.key_ok = pthread_key_create(&opt.key, thread_exit) == 0;
     if (!opt.atfork_done) opt.atfork_done = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
@@ -674,7 +679,7 @@ __attribute__((constructor)) static void rec_autostart(void) {
   else
     strip_preload();
   _lwt_set_internal(0);
-  if (rec_start(exact, flags) < 0) {
+  if (rec_start(exact, flags) < 0 && !_lwt_writer_failed()) {
     char msg[256];
     int n = snprintf(msg, sizeof msg, "lwtrace: cannot start recording (%s)\n", strerror(errno));
     if (n > 0) (void)!write(2, msg, (size_t)n);

@@ -102,6 +102,7 @@ void _lwt_modules_forget(void);
 void _lwt_writer_wake(void);            /* a producer's lane is half full */
 int _lwt_writer_open(const char *path); /* creates the file, writes nothing */
 int _lwt_writer_start(void);            /* spawns the writer thread */
+int _lwt_writer_failed(void);           /* a write failed (message printed) */
 void _lwt_writer_stop(void);            /* drains, ends the trace, closes */
 void _lwt_writer_forget(void);          /* fork child: drop the parent's writer state */
 

@@ -53,6 +53,7 @@ static struct {
   size_t frame_in;    /* uncompressed bytes in the frame in progress */
   uint64_t total_in, total_out, frames; /* for LW_TRACE_VERBOSE */
   int failed;         /* write error: nothing more is written */
+  uint64_t good_size; /* file size after the last complete frame */
   int started_header;
   uint64_t heads[LWT_MAX_LANES];
   int states[LWT_MAX_LANES];
@@ -105,6 +106,8 @@ static buf_t *wr_payload(void) {
 /* ---- output ---------------------------------------------------------- */
 
 static void wr_fail(const char *what, int err) {
+  /* cut a partly written frame off: the file stays a clean trace */
+  if (_lwt_g.fd >= 0) (void)!ftruncate(_lwt_g.fd, (off_t)wr.good_size);
   char msg[4400];
   int n = snprintf(msg, sizeof msg, "lwtrace: %s %s: %s; recording stopped\n", what,
                    _lwt_g.path, strerror(err));
@@ -155,6 +158,7 @@ static void wr_compress(int end) {
     wr.total_out += wr.z.len;
     wr.frames++;
     wr_write_all(wr.z.p, wr.z.len);
+    if (!wr.failed) wr.good_size += wr.z.len;
     wr.z.len = 0;
     wr.frame_in = 0;
   }
@@ -413,6 +417,7 @@ int _lwt_writer_open(const char *path) {
   _lwt_set_internal(1);
   int rc = 0;
   wr.failed = 0;
+  wr.good_size = 0;
   wr.raw.len = wr.z.len = 0;
   wr.frame_in = 0;
   if (!wr.cctx) {
@@ -442,6 +447,8 @@ int _lwt_writer_open(const char *path) {
   _lwt_set_internal(0);
   return rc;
 }
+
+int _lwt_writer_failed(void) { return wr.failed; }
 
 int _lwt_writer_start(void) {
   sigset_t all, old;
