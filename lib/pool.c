@@ -9,8 +9,10 @@
  * a FULL page moves it to NOTIFIED and pushes it on the owner's `notify`
  * stack, from where the owner puts it back in its list. Slots are carved
  * lazily, a few KiB at a time, so untouched slots cost no RSS. Empty pages
- * go back to the global free-page stack; past LW_PAGE_CACHE of them, they
- * are also given back to the OS (madvise). Invariants: see _lw_pool_check()
+ * go back to the global free-page stack; past LW_PAGE_CACHE of them (or
+ * 1/16 of the pages in use, if more), they are also given back to the OS
+ * (madvise), so a program that frees and refills pages in waves does not
+ * pay a system call and page faults for each page. Invariants: see _lw_pool_check()
  * in check.c. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,7 +56,8 @@ static struct {
   size_t ncommitted;
   lw_segment_t *segments;
   size_t nsegments;
-} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, 0};
+  size_t in_use; /* pages owned by threads */
+} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, 0, 0};
 
 /* ---- the owner's avail list ---------------------------------------------- */
 static void avail_push_front(lw_tld_t *tld, lw_page_t *pg) {
@@ -139,7 +142,10 @@ static lw_page_t *pages_take(void) {
     stack_take(pg);
   else
     pg = new_segment_page();
-  if (pg) segment_of_page(pg)->used_pages++;
+  if (pg) {
+    segment_of_page(pg)->used_pages++;
+    pages.in_use++;
+  }
   pthread_mutex_unlock(&pages.lock);
   return pg;
 }
@@ -159,10 +165,13 @@ static void segment_drop(lw_segment_t *seg, lw_page_t *except) {
 static void pages_give(lw_page_t *pg) {
   lw_segment_t *seg = segment_of_page(pg), *drop = NULL;
   pthread_mutex_lock(&pages.lock);
+  pages.in_use--;
+  /* resident empty pages kept: LW_PAGE_CACHE, or 1/16 of the pages in use */
+  size_t keep = pages.in_use / 16 > _lw_g.page_cache ? pages.in_use / 16 : _lw_g.page_cache;
   if (--seg->used_pages == 0 && pages.nsegments > 1) {
     segment_drop(seg, pg);
     drop = seg;
-  } else if (pages.ncommitted < _lw_g.page_cache) {
+  } else if (pages.ncommitted < keep) {
     stack_push(&pages.committed, pg);
     pages.ncommitted++;
   } else {
