@@ -1,7 +1,8 @@
 #!/bin/sh
 # lwreplay end to end, one case per CTest entry:
 #   replay_cli.sh CASE LWREPLAY LWTRACE WORKDIR [ARG]
-# CASE: synth | errors | corrupt PROG | recorded PROG | trace FILE | none
+# CASE: synth | errors | violations BADALLOC.so | corrupt PROG | recorded PROG
+#       | trace FILE | none
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
 CASE=$1 LWREPLAY=$2 LWTRACE=$3 WORK=$4 ARG=${5:-}
@@ -130,6 +131,18 @@ errors)
   expect_error "not a trace" 2 "$WORK/e4" $? "garbage.lwt.zst"
   "$LWREPLAY" --synth=churn,100 --runs 0 >/dev/null 2>"$WORK/e5"
   expect_error "bad --runs" 2 "$WORK/e5" $? "runs"
+  ;;
+violations)
+  # ARG is liblwr-badalloc.so: glibc that turns bad after 5000 mallocs.
+  "$LWREPLAY" --synth=churn,40000 --allocator="$ARG" >"$WORK/v0.txt" 2>"$WORK/v0.err" &&
+    grep -q "malloc from .*lwr-badalloc" "$WORK/v0.txt" && ok "PATH.so replays, malloc from it" ||
+    fail "PATH.so: $(cat "$WORK/v0.err")"
+  BADALLOC_MODE=null "$LWREPLAY" --synth=churn,40000 --allocator="$ARG" >/dev/null 2>"$WORK/v1"
+  expect_error "NULL result" 1 "$WORK/v1" $? "lwr-badalloc.so MALLOC seq [0-9]* (thread 0, size [0-9]*): returned NULL where the trace had success"
+  BADALLOC_MODE=misalign "$LWREPLAY" --synth=churn,40000 --allocator="$ARG" >/dev/null 2>"$WORK/v2"
+  expect_error "misaligned result" 1 "$WORK/v2" $? "MALLOC seq [0-9]* .*: result not aligned as asked"
+  BADALLOC_MODE=overlap "$LWREPLAY" --synth=churn,40000 --allocator="$ARG" --check >/dev/null 2>"$WORK/v3"
+  expect_error "overlapping result (--check)" 1 "$WORK/v3" $? "MALLOC seq [0-9]* .*: result overlaps a live block"
   ;;
 corrupt)
   t=$(record "$ARG") || exit 1

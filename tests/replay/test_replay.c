@@ -132,6 +132,43 @@ TEST(plan_skips_failed_and_unknown_calls_and_counts_them) {
   rp_plan_unmap(&p);
 }
 
+TEST(plan_realloc_ping_pong_between_threads) {
+  /* T0 makes A; T1 reallocs A->B; T0 reallocs B->C; T1 frees C. Every step
+   * waits for the previous one, and nothing else does. */
+  rp_call_t c[] = {
+      call(0, LW_OP_MALLOC, 1, 0, 10, 0, 0x100),
+      call(1, LW_OP_REALLOC, 3, 2, 20, 0x100, 0x200),
+      call(0, LW_OP_REALLOC, 5, 4, 30, 0x200, 0x200),
+      call(1, LW_OP_FREE, 6, 6, 0, 0x200, 0),
+      call(0, LW_OP_MALLOC, 7, 0, 5, 0, 0x100), /* unrelated reuse of A's address */
+  };
+  rp_plan_t p;
+  char err[256];
+  ASSERT(rp_plan_build(c, 5, 2, NULL, &p, err, sizeof err) == 0);
+  EXPECT_EQ_U(p.hdr->handoffs, 3);
+  EXPECT_EQ_U(p.hdr->trace_peak_live, 30);
+  const rp_op_t *m = find_op(&p, 1), *r1 = find_op(&p, 3), *r2 = find_op(&p, 5),
+                *f = find_op(&p, 6), *m2 = find_op(&p, 7);
+  ASSERT(m && r1 && r2 && f && m2);
+  EXPECT(m->flags == RP_PUBLISH_OUT);
+  EXPECT(r1->flags == (RP_WAIT_IN | RP_PUBLISH_OUT));
+  EXPECT(r2->flags == (RP_WAIT_IN | RP_PUBLISH_OUT));
+  EXPECT(f->flags == RP_WAIT_IN);
+  EXPECT(m2->flags == 0);
+  EXPECT_EQ_U(r1->in_block, m->out_block);
+  EXPECT_EQ_U(r2->in_block, r1->out_block);
+  EXPECT_EQ_U(f->in_block, r2->out_block);
+  rp_fns_t fn;
+  static rp_result_t r;
+  rp_backend_fns("", &fn, r.malloc_from, sizeof r.malloc_from, r.fallbacks, sizeof r.fallbacks);
+  rp_opts_t o = {.check = 1, .touch = 1, .lat_every = 1, .label = "glibc", .free_at_end = 1};
+  for (int run = 0; run < 20; run++) { /* the threads race differently each time */
+    EXPECT(rp_replay(&p, &fn, &o, &r) == 0);
+    EXPECT_EQ_U(r.op_hash, p.hdr->plan_hash);
+  }
+  rp_plan_unmap(&p);
+}
+
 TEST(plan_rejects_bad_thread_index) {
   rp_call_t c[] = {call(3, LW_OP_MALLOC, 1, 0, 8, 0, 0x10)};
   rp_plan_t p;
