@@ -1,6 +1,5 @@
-/* Seq-indexed, file-backed call table for the importer (see callbuf.h).
- * A sparse file grows by doubling; the kernel may write its pages out
- * under memory pressure, so a 10 M-call trace needs no 720 MB of RAM. */
+/* Seq-indexed call table for the importer (see callbuf.h). The backing
+ * file is sparse and grows by doubling; untouched seqs cost nothing. */
 #define _GNU_SOURCE
 #include "callbuf.h"
 

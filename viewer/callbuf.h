@@ -1,5 +1,6 @@
-/* callbuf: the importer's table of calls indexed by seq, in a file-backed
- * mapping (an unlinked temporary file next to the database), so that a
+/* callbuf: the importer's table of calls indexed by seq, in a shared
+ * mapping of a memfd (tmpfs: RAM or swap, never written back to disk; an
+ * unlinked file next to the database where memfd is missing), so that a
  * trace whose threads' chunks interleave in the file can be walked in seq
  * order without sorting, and lifetimes found later can be written back
  * into the allocating call's slot. 72 bytes per seq. */
@@ -32,7 +33,7 @@ typedef struct callbuf_s {
   int fd;
 } callbuf_t;
 
-/* Opens an empty buffer backed by an unlinked file in dir. 0 or -1 (errno). */
+/* Opens an empty buffer (memfd, else an unlinked file in dir). 0 or -1. */
 int callbuf_open(callbuf_t *b, const char *dir);
 /* The slot for seq (zeroed if never written), growing the mapping; NULL
  * on failure. Pointers stay valid only until the next callbuf_slot call. */
