@@ -22,9 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h" /* declares _lw_live_start */
 #include "lwmalloc_live.h"
-
-void _lw_live_start(void); /* also declared in internal.h */
 
 /* All module state; the fork child handler resets it. */
 static struct {
