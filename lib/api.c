@@ -83,10 +83,14 @@ size_t _lw_usable_size(const void *p) {
   return _lw_big_usable(p);
 }
 
-/* A small class whose slots are all aligned to `align`, or -1. */
+/* A small class whose slots are all aligned to `align` (slot offsets in a
+ * 64 KiB-aligned page are multiples of the slot size), or -1 when the
+ * smallest such class would more than double the request: a medium chunk
+ * cut at an aligned address wastes less. */
 static int pool_class_aligned(size_t size, size_t align) {
   for (unsigned c = lw_size_class(size); c < LW_NCLASSES; c++)
-    if (_lw_class_size[c] % align == 0) return (int)c;
+    if (_lw_class_size[c] % align == 0)
+      return _lw_class_size[c] <= 2 * size || _lw_class_size[c] <= 64 ? (int)c : -1;
   return -1;
 }
 
@@ -111,8 +115,13 @@ void *_lw_memalign(size_t align, size_t size) {
   return malloc_medium_large(size, align);
 }
 
+/* A block that realloc must move to grow is given 1/8 more room (medium
+ * sizes only: classes already round small ones, mremap grows large ones),
+ * so that a buffer growing in small steps moves O(log n) times. */
 static void *realloc_move(void *p, size_t old_usable, size_t size) {
-  void *q = _lw_malloc(size);
+  size_t ask = size;
+  if (size > old_usable && size > LW_SMALL_MAX && size + size / 8 < _lw_g.large_threshold) ask = size + size / 8;
+  void *q = _lw_malloc(ask);
   if (!q) return NULL; /* p stays intact */
   memcpy(q, p, old_usable < size ? old_usable : size);
   _lw_free(p);

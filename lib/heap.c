@@ -15,9 +15,31 @@
 
 #include "internal.h"
 
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h> /* glibc 2.32+ */
+#define LW_SINGLE_THREADED() (__libc_single_threaded != 0)
+#endif
+#endif
+#ifndef LW_SINGLE_THREADED
+#define LW_SINGLE_THREADED() false
+#endif
+
+/* The heap lock, skipped while the process has one thread (glibc clears
+ * __libc_single_threaded before a second thread can run). Each operation
+ * decides once and unlocks only what it locked. */
+static inline bool heap_lock(lw_heap_t *h) {
+  if (LW_SINGLE_THREADED()) return false;
+  pthread_mutex_lock(&h->lock);
+  return true;
+}
+static inline void heap_unlock(lw_heap_t *h, bool locked) {
+  if (locked) pthread_mutex_unlock(&h->lock);
+}
+
 #define LW_COALESCE_BUDGET 64     /* chunks merged per run on the malloc/free path */
 #define LW_MAX_ARENAS 8
-#define LW_UNMERGED_MIN ((size_t)128 << 10)
+#define LW_UNMERGED_MIN ((size_t)64 << 10)
 
 static lw_heap_t arenas[LW_MAX_ARENAS];
 lw_heap_t *_lw_heaps = arenas;
@@ -101,7 +123,7 @@ void _lw_heap_add_span(lw_heap_t *h, void *start, size_t size) {
   h->free_bytes += end - first;
   h->span_bytes += size;
   if (!h->can_grow) h->region_first = c;
-  size_t limit = h->span_bytes / 8;
+  size_t limit = h->span_bytes / 32;
   h->unmerged_limit = limit > LW_UNMERGED_MIN ? limit : LW_UNMERGED_MIN;
 }
 
@@ -215,12 +237,12 @@ static lw_chunk_t *align_front(lw_heap_t *h, lw_chunk_t *c, size_t align) {
 void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
   size_t need = chunk_need(size);
   size_t want = align > LW_ALIGN ? need + align + LW_CHUNK_MIN : need;
-  pthread_mutex_lock(&h->lock);
+  bool locked = heap_lock(h);
   if (align <= LW_ALIGN) {
     lw_chunk_t *q = h->quick[_lw_bin_of(need)];
     if (q && lw_chunk_size(q) >= need) {
       void *p = use_quick(h, q);
-      pthread_mutex_unlock(&h->lock);
+      heap_unlock(h, locked);
       return p;
     }
   }
@@ -237,7 +259,7 @@ void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
     if (align > LW_ALIGN) c = align_front(h, c, align); /* the front stays counted free */
     p = use_free(h, c, need);
   }
-  pthread_mutex_unlock(&h->lock);
+  heap_unlock(h, locked);
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -259,7 +281,7 @@ static lw_chunk_t *checked_chunk(const void *p, const char *op) {
 }
 
 void _lw_heap_free(lw_heap_t *h, void *p) {
-  pthread_mutex_lock(&h->lock);
+  bool locked = heap_lock(h);
   lw_chunk_t *c = checked_chunk(p, "free");
   size_t sz = lw_chunk_size(c);
   c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE));
@@ -269,7 +291,7 @@ void _lw_heap_free(lw_heap_t *h, void *p) {
   h->live_bytes -= sz;
   h->unmerged_bytes += sz;
   if (h->unmerged_bytes > h->unmerged_limit) _lw_coalesce_run(h, LW_COALESCE_BUDGET, 0);
-  pthread_mutex_unlock(&h->lock);
+  heap_unlock(h, locked);
 }
 
 /* Parks the tail of in-use chunk c beyond `keep` bytes as a quick chunk. */
@@ -289,7 +311,7 @@ static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
 /* realloc without moving: shrink, or grow into a free next chunk. */
 bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
   size_t need = chunk_need(size);
-  pthread_mutex_lock(&h->lock);
+  bool locked = heap_lock(h);
   lw_chunk_t *c = checked_chunk(p, "realloc");
   size_t sz = lw_chunk_size(c);
   bool ok = true;
@@ -312,7 +334,7 @@ bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
       ok = false;
     }
   }
-  pthread_mutex_unlock(&h->lock);
+  heap_unlock(h, locked);
   return ok;
 }
 
@@ -320,7 +342,7 @@ size_t _lw_heap_usable(const void *p) { return lw_chunk_size(lw_chunk_of(p)) - L
 
 /* malloc_trim: merge everything parked, release every big free chunk. */
 size_t _lw_heap_trim(lw_heap_t *h) {
-  pthread_mutex_lock(&h->lock);
+  bool locked = heap_lock(h);
   while (h->quick_map[0] | h->quick_map[1] | h->quick_map[2] | h->quick_map[3])
     _lw_coalesce_run(h, LW_COALESCE_BUDGET, 0);
   size_t before = h->span_bytes;
@@ -337,7 +359,7 @@ size_t _lw_heap_trim(lw_heap_t *h) {
     h->spare = NULL;
   }
   size_t released = before - h->span_bytes;
-  pthread_mutex_unlock(&h->lock);
+  heap_unlock(h, locked);
   return released;
 }
 
@@ -359,7 +381,7 @@ void _lw_heap_atfork(int phase) {
   for (unsigned i = 0; i < LW_MAX_ARENAS; i++) {
     lw_heap_t *h = &arenas[i];
     if (!h->can_grow) continue;
-    if (phase == 0)
+    if (phase == 0) /* real locks here: fork may come from any thread */
       pthread_mutex_lock(&h->lock);
     else if (phase == 1)
       pthread_mutex_unlock(&h->lock);
