@@ -68,14 +68,20 @@ TEST(untouched_slots_cost_no_memory) {
   lw_free(p);
 }
 
-TEST(aligned_small_requests_come_from_pools) {
+TEST(aligned_small_requests_come_from_pools_within_twice_their_size) {
   for (size_t a = 32; a <= 2048; a *= 2) {
-    void *p = lw_memalign(a, 24);
+    void *p = lw_memalign(a, a - a / 4);
     ASSERT(p);
     EXPECT((uintptr_t)p % a == 0);
     EXPECT(lw_segment_of(p) && lw_segment_of(p)->kind == LW_SEG_POOL);
     lw_free(p);
   }
+  /* 24 bytes aligned to 1 KiB would waste 1000 bytes in a pool slot */
+  void *q = lw_memalign(1024, 24);
+  ASSERT(q);
+  EXPECT((uintptr_t)q % 1024 == 0);
+  EXPECT(lw_segment_of(q) && lw_segment_of(q)->kind == LW_SEG_MEDIUM);
+  lw_free(q);
   lw_check();
 }
 
