@@ -255,7 +255,7 @@ static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t
   *p++ = (uint8_t)tag;
   p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
   p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
-  memcpy(p, extra, nextra);
+  if (nextra) memcpy(p, extra, nextra);
   p += nextra;
   if (lane_put(l, b, (size_t)(p - b))) {
     l->prev_seq = seq;

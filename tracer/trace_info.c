@@ -174,7 +174,7 @@ static uint64_t live_take(live_t *m, uint64_t k) {
 }
 
 static void info_peak(info_t *in) {
-  qsort(in->steps, in->nsteps, sizeof(step_t), step_cmp);
+  if (in->nsteps) qsort(in->steps, in->nsteps, sizeof(step_t), step_cmp);
   live_t m = {0};
   uint64_t live = 0;
   for (size_t i = 0; i < in->nsteps; i++) {

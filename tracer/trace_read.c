@@ -113,7 +113,7 @@ static int rd_read_input(lwt_reader_t *r) {
   } else {
     n = r->mem_size - r->mem_pos;
     if (n > RD_INBUF) n = RD_INBUF;
-    memcpy(r->in, r->mem + r->mem_pos, n);
+    if (n) memcpy(r->in, r->mem + r->mem_pos, n);
     r->mem_pos += n;
   }
   if (n == 0) {

@@ -73,7 +73,7 @@ static int buf_reserve(buf_t *b, size_t extra) {
 }
 
 static void buf_put(buf_t *b, const void *src, size_t n) {
-  if (buf_reserve(b, n) < 0) return;
+  if (n == 0 || buf_reserve(b, n) < 0) return;
   memcpy(b->p + b->len, src, n);
   b->len += n;
 }
