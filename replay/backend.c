@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/personality.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,10 @@ static int find_lw(char *out, size_t len, char *looked, size_t looklen) {
 }
 
 int rp_backend_resolve(const char *name, char *so, size_t solen, char *err, size_t errlen) {
+  if (!strcmp(name, "null")) { /* engine overhead only: see null_fns() */
+    snprintf(so, solen, "%s", RP_NULL_ALLOCATOR);
+    return 0;
+  }
   for (size_t i = 0; i < sizeof peers / sizeof *peers; i++) {
     const peer_t *p = &peers[i];
     if (strcmp(name, p->name) != 0) continue;
@@ -128,7 +133,7 @@ int rp_backend_resolve(const char *name, char *so, size_t solen, char *err, size
     if (!realpath(name, so)) snprintf(so, solen, "%s", name);
     return 0;
   }
-  snprintf(err, errlen, "unknown allocator '%s' (valid: lw, glibc, mimalloc, jemalloc, tcmalloc, or PATH.so)", name);
+  snprintf(err, errlen, "unknown allocator '%s' (valid: lw, glibc, mimalloc, jemalloc, tcmalloc, null, or PATH.so)", name);
   return -1;
 }
 
@@ -184,6 +189,42 @@ static void *resolve(const char *name, const char *malloc_obj, int any, char *fb
   }
   return f;
 }
+
+/* "--allocator=null": a bump pointer over a large MAP_NORESERVE region,
+ * free does nothing. It never touches the memory, so replaying with it
+ * measures the engine alone (--bench-engine). Not for --touch. */
+static char *null_next, *null_end;
+static void *null_alloc(size_t align, size_t n) {
+  if (!null_next) {
+    size_t len = (size_t)1 << 46; /* 64 TiB of address space, never touched */
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    null_next = m;
+    null_end = null_next + len;
+  }
+  if (align < 16) align = 16;
+  char *p = (char *)(((uintptr_t)null_next + align - 1) & ~(uintptr_t)(align - 1));
+  if (n > (size_t)(null_end - p)) return NULL;
+  null_next = p + (n ? n : 1);
+  return p;
+}
+static void *null_malloc(size_t n) { return null_alloc(16, n); }
+static void *null_calloc(size_t c, size_t n) { return null_alloc(16, c * n); }
+static void *null_realloc(void *p, size_t n) { (void)p; return null_alloc(16, n); }
+static void *null_reallocarray(void *p, size_t c, size_t n) { (void)p; return null_alloc(16, c * n); }
+static void null_free(void *p) { (void)p; }
+static void null_free_sized(void *p, size_t n) { (void)p, (void)n; }
+static void null_free_aligned_sized(void *p, size_t a, size_t n) { (void)p, (void)a, (void)n; }
+static int null_posix_memalign(void **o, size_t a, size_t n) {
+  *o = null_alloc(a, n);
+  return *o ? 0 : ENOMEM;
+}
+static void *null_valloc(size_t n) { return null_alloc(page_size(), n); }
+
+static const rp_fns_t null_fns = {null_malloc, null_calloc, null_realloc, null_reallocarray,
+                                  null_free, null_free_sized, null_free_aligned_sized,
+                                  null_alloc, null_posix_memalign, null_alloc, null_valloc,
+                                  null_valloc};
 
 /* A static executable has no dynamic symbols: the linked-in functions are
  * the allocator. */
@@ -268,7 +309,16 @@ int rp_child_main(int plan_fd, int outfd, const char *so, const rp_opts_t *o) {
   rp_fns_t fns;
   rp_backend_fns(so, &fns, res.malloc_from, sizeof res.malloc_from, res.fallbacks,
                  sizeof res.fallbacks);
-  if (so[0] && !same_object(res.malloc_from, so)) {
+  int null = !strcmp(so, RP_NULL_ALLOCATOR);
+  if (null) {
+    fns = null_fns;
+    snprintf(res.malloc_from, sizeof res.malloc_from, "(null allocator: engine overhead only)");
+    res.fallbacks[0] = 0;
+  }
+  if (null && o->touch) {
+    snprintf(res.error, sizeof res.error, "null allocator: --touch would write terabytes");
+    res.status = 1;
+  } else if (so[0] && !null && !same_object(res.malloc_from, so)) {
     snprintf(res.error, sizeof res.error, "%s: LD_PRELOAD=%s did not take effect (malloc is from %s)",
              o->label, so, res.malloc_from);
     res.status = 1;
@@ -295,7 +345,7 @@ static char **child_env(const char *so, char *preload, size_t len) {
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
-  if (so[0]) {
+  if (so[0] && strcmp(so, RP_NULL_ALLOCATOR) != 0) {
     snprintf(preload, len, "LD_PRELOAD=%s", so);
     env[k++] = preload;
   }

@@ -2,7 +2,8 @@
 # Engine throughput: events/second of lwreplay itself, replaying a
 # generated churn trace (malloc/calloc/free, ring of 1024 live blocks, 1 in
 # 64 medium sizes) on ONE thread against glibc, with per-op latency timing
-# off, sampled (1 in 16, the default for large traces) and on every op.
+# off, sampled (1 in 16, the default for large traces) and on every op;
+# then the engine alone (--allocator=null: bump pointer, free is a no-op).
 #
 #   replay/bench-engine.sh [LWREPLAY] [EVENTS] [RUNS]
 #
@@ -18,3 +19,5 @@ echo "lwreplay engine, $EVENTS events, median of $RUNS runs, glibc, 1 thread ($(
 for lat in off 16 all; do
   "$LWREPLAY" --bench-engine="$EVENTS" --allocator=glibc --runs "$RUNS" --latency=$lat | grep '^engine:'
 done
+# The engine alone: a bump-pointer "allocator" that costs ~nothing.
+"$LWREPLAY" --bench-engine="$EVENTS" --allocator=null --runs "$RUNS" --latency=16 | grep '^engine:'

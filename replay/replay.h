@@ -283,6 +283,7 @@ typedef struct rp_fns_s {
   void *(*pvalloc)(size_t);
 } rp_fns_t;
 extern const char *const rp_allocator_names[]; /* NULL-terminated */
+#define RP_NULL_ALLOCATOR ":null" /* so[] of --allocator=null (nothing preloaded) */
 /* Resolves an allocator name or PATH.so to the object to preload ("" for
  * glibc). Returns 0, or -1 with a one-line message. */
 int rp_backend_resolve(const char *name, char *so, size_t solen, char *err, size_t errlen);
