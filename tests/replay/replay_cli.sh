@@ -129,6 +129,10 @@ errors)
   head -c 5000 /dev/urandom >"$WORK/garbage.lwt.zst"
   "$LWREPLAY" "$WORK/garbage.lwt.zst" --allocator=glibc >/dev/null 2>"$WORK/e4"
   expect_error "not a trace" 2 "$WORK/e4" $? "garbage.lwt.zst"
+  "$LWREPLAY" --synth=churn,100 --allocator=null --touch >/dev/null 2>"$WORK/e8"
+  expect_error "null allocator refuses --touch" 1 "$WORK/e8" $? "null allocator"
+  "$LWREPLAY" --synth=handoff,20000,3 --allocator=null --check >"$WORK/null.txt" 2>&1 &&
+    ok "null allocator replays (engine only)" || fail "null allocator: $(cat "$WORK/null.txt")"
   "$LWREPLAY" --synth=churn,100 --runs 0 >/dev/null 2>"$WORK/e5"
   expect_error "bad --runs" 2 "$WORK/e5" $? "runs"
   ;;
