@@ -288,6 +288,19 @@ void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
     lw_page_t *pg = tld->cur[cls];
     if (pg != &_lw_page_empty) {
       if (pg->free || collect_remote(pg)) return lw_pool_pop(pg);
+      /* Freed slots elsewhere before fresh ones: pages that remote frees
+       * made available again come in behind the head, and other pages of
+       * the list may hold remote frees; use one that has slots, so that
+       * carving (new RSS) waits until nothing near is free. */
+      collect_notify(tld);
+      int budget = 8; /* a bounded look along the list */
+      for (lw_page_t *nx = pg->next; nx && budget--; nx = nx->next) {
+        if (nx->free || collect_remote(nx)) {
+          avail_unlink(tld, nx);
+          avail_push_front(tld, nx);
+          return lw_pool_pop(nx);
+        }
+      }
       if (pg->bumped < pg->capacity) {
         carve(pg);
         return lw_pool_pop(pg);
