@@ -18,7 +18,10 @@
  * skips top-level tags it does not know (minor versions may add some).
  *
  * Per-thread data comes in CHUNK records: lane id, tid and a slice of
- * one "lane" stream. A lane is one thread's buffer (each thread has a
+ * one "lane" stream, stored as columns, one per kind of field (enum
+ * lwt_column), each in record order: zstd compresses homogeneous streams
+ * far better, and timing noise no longer breaks the matches of the
+ * repetitive rest. A lane is one thread's buffer (each thread has a
  * normal lane and a lane for records made inside signal handlers that
  * interrupted the tracer). Lane records are compact: u8 tag then fields,
  * with seq, time, pointers and stack ids delta-encoded against the
@@ -71,8 +74,12 @@ enum lwt_flags {
 
 /* ---- top-level record tags (u8) ------------------------------------- */
 enum lwt_tag {
-  LWT_TAG_CHUNK = 0xF0,    /* varint lane, varint tid, lane bytes (rest) */
-  LWT_TAG_STACK = 0xF1,    /* varint id, varint depth, depth x u64 ip (LE) */
+  LWT_TAG_CHUNK = 0xF0,    /* varint lane, varint tid, varint length of each
+                              column but the last, the columns in
+                              LWT_COL_* order (the TAG column: the rest) */
+  LWT_TAG_STACK = 0xF1,    /* varint id, varint depth, depth x svarint (ip[i]
+                              - ip[i] of the previous STACK record, 0 past
+                              its depth) */
   LWT_TAG_MODULE = 0xF2,   /* varint time, varint start, end, offset, bias,
                               varint path len, path, varint id len, id */
   LWT_TAG_POOL = 0xF3,     /* varint time, seq, live, mapped, committed,
@@ -87,6 +94,9 @@ enum lwt_tag {
 };
 
 /* ---- lane record tags (u8) -------------------------------------------
+ * Column of each field: dseq SEQ; dtime TIME; in/out pointers PTR; stack
+ * code STACK; size, align, seq - free_seq and event a/b/c SIZE; the tag,
+ * names, LOST and TID values TAG.
  * CALL   tag = op | LWT_CALL_IN_HIT (0x10) | LWT_CALL_OUT_HIT (0x20), where
  *        op is the LW_OP_LIST code (1..15):
  *          svarint dseq   (seq - prev_seq - 1)
@@ -125,6 +135,11 @@ enum lwt_lane_tag {
   LWT_LTAG_FORK_MARK = 130,
   LWT_LTAG_LOST = 131,
   LWT_LTAG_TID = 132,
+};
+
+/* CHUNK columns, in the order they are stored. */
+enum lwt_column {
+  LWT_COL_SEQ, LWT_COL_TIME, LWT_COL_PTR, LWT_COL_STACK, LWT_COL_SIZE, LWT_COL_TAG, LWT_NCOLS
 };
 
 #define LWT_CALL_OP_MASK 0x0f

@@ -2,7 +2,8 @@
  *
  * Pipeline: compressed bytes (file or memory) -> ZSTD_DStream -> dbuf
  * (decompressed bytes not yet parsed) -> top-level records; a CHUNK record
- * is then walked lane record by lane record, each decoded against the
+ * is then walked lane record by lane record (fields from its record
+ * column, dseq/dtime from its timing column), each decoded against the
  * per-lane delta state in lanes[lane id].
  *
  * Invariant: everything in dbuf[dpos, dlen) is decompressed and unparsed;
@@ -58,10 +59,11 @@ struct lwt_reader_s {
   lane_state_t *lanes;
   uint32_t nlanes;
   /* chunk being walked */
-  const uint8_t *chunk_p, *chunk_end;
+  const uint8_t *chunk_p, *chunk_end;     /* TAG column (the chunk's last) */
+  const uint8_t *col[LWT_NCOLS], *col_end[LWT_NCOLS]; /* read positions */
   uint32_t chunk_lane, chunk_tid;
   /* scratch for the current record */
-  uint64_t ips[LWT_MAX_DEPTH];
+  uint64_t prev_ips[LWT_MAX_DEPTH]; /* frames of the last STACK record */
   lwt_class_snap_t classes[RD_MAX_CLASSES];
   char *strs;              /* NUL-terminated strings of the current record */
   size_t strs_len, strs_cap;
@@ -360,9 +362,13 @@ static lane_state_t *rd_lane(lwt_reader_t *r, uint64_t id) {
  * that produces no output (TID switch), -1 = error. */
 static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
   const uint8_t *p = r->chunk_p, *end = r->chunk_end;
+  const uint8_t *qp = r->col[LWT_COL_SEQ], *qend = r->col_end[LWT_COL_SEQ];
+  const uint8_t *tp = r->col[LWT_COL_TIME], *tend = r->col_end[LWT_COL_TIME];
+  const uint8_t *pp = r->col[LWT_COL_PTR], *pend = r->col_end[LWT_COL_PTR];
+  const uint8_t *sp = r->col[LWT_COL_STACK], *send = r->col_end[LWT_COL_STACK];
+  const uint8_t *zp = r->col[LWT_COL_SIZE], *zend = r->col_end[LWT_COL_SIZE];
   lane_state_t *ls = &r->lanes[r->chunk_lane];
   unsigned tag = *p++;
-  int64_t d;
   uint64_t v;
   rec->tid = r->chunk_tid;
   if (tag == LWT_LTAG_TID) {
@@ -378,11 +384,12 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
     r->chunk_p = p;
     return 1;
   }
-  /* every other lane record starts with dseq, dtime */
-  GETS(d);
-  rec->seq = ls->seq + 1 + (uint64_t)d;
-  GETS(d);
-  uint64_t units = ls->time + (uint64_t)d;
+  /* every other lane record has dseq, dtime in the timing column */
+  uint64_t zz;
+  if (lwt_get_varint(&qp, qend, &zz) != 1) goto short_record;
+  rec->seq = ls->seq + 1 + (uint64_t)lwt_unzigzag(zz);
+  if (lwt_get_varint(&tp, tend, &zz) != 1) goto short_record;
+  uint64_t units = ls->time + (uint64_t)lwt_unzigzag(zz);
   rec->time_ns = units << r->hdr.time_shift;
   if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
     unsigned op = tag & LWT_CALL_OP_MASK;
@@ -391,19 +398,19 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
     if ((tag & LWT_CALL_OUT_HIT) && !lwt_op_has_out(op)) goto bad;
     rec->kind = LWT_CALL;
     rec->call.op = op;
-    if (lwt_op_has_size(op)) GETV(rec->call.size);
-    if (lwt_op_has_align(op)) GETV(rec->call.align);
+    if (lwt_op_has_size(op) && lwt_get_varint(&zp, zend, &rec->call.size) != 1) goto short_record;
+    if (lwt_op_has_align(op) && lwt_get_varint(&zp, zend, &rec->call.align) != 1) goto short_record;
     for (int which = 0; which < 2; which++) { /* in, then out */
       if (which == 0 ? !lwt_op_has_in(op) : !lwt_op_has_out(op)) continue;
       int hit = -1;
       if (tag & (which == 0 ? LWT_CALL_IN_HIT : LWT_CALL_OUT_HIT)) {
-        if (p >= end) goto short_record;
-        hit = *p++;
+        if (pp >= pend) goto short_record;
+        hit = *pp++;
         if (hit >= LWT_PTR_CACHE) goto bad;
         ls->ptr = ls->cache.p[hit];
       } else {
-        GETS(d);
-        ls->ptr += (uint64_t)d; /* a miss: the recorder found it in no entry */
+        if (lwt_get_varint(&pp, pend, &zz) != 1) goto short_record;
+        ls->ptr += (uint64_t)lwt_unzigzag(zz); /* a miss: in no cache entry */
       }
       lwt_cache_touch(&ls->cache, ls->ptr, hit);
       if (which == 0)
@@ -412,14 +419,14 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
         rec->call.out_ptr = ls->ptr;
     }
     if (lwt_op_has_free_seq(op)) {
-      GETV(v);
+      if (lwt_get_varint(&zp, zend, &v) != 1) goto short_record;
       if (v > rec->seq) goto bad;
       rec->call.free_seq = rec->seq - v;
     } else if (lwt_op_frees(op)) {
       rec->call.free_seq = rec->seq;
     }
     if (r->hdr.flags & LWT_FLAG_STACKS) {
-      GETV(v);
+      if (lwt_get_varint(&sp, send, &v) != 1) goto short_record;
       int hit = -1;
       if (v < LWT_PTR_CACHE) {
         hit = (int)v;
@@ -434,9 +441,9 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
   } else if (tag > LWT_LTAG_EVENT_BASE && tag < LWT_LTAG_EVENT_BASE + LW_EV_LIMIT) {
     rec->kind = LWT_EVENT;
     rec->event.kind = tag - LWT_LTAG_EVENT_BASE;
-    GETV(rec->event.a);
-    GETV(rec->event.b);
-    GETV(rec->event.c);
+    if (lwt_get_varint(&zp, zend, &rec->event.a) != 1 || lwt_get_varint(&zp, zend, &rec->event.b) != 1 ||
+        lwt_get_varint(&zp, zend, &rec->event.c) != 1)
+      goto short_record;
   } else if (tag == LWT_LTAG_THREAD_START) {
     rec->kind = LWT_THREAD_START;
     GETV(v);
@@ -457,6 +464,11 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
   ls->seq = rec->seq;
   ls->time = units;
   r->chunk_p = p;
+  r->col[LWT_COL_SEQ] = qp;
+  r->col[LWT_COL_TIME] = tp;
+  r->col[LWT_COL_PTR] = pp;
+  r->col[LWT_COL_STACK] = sp;
+  r->col[LWT_COL_SIZE] = zp;
   return 1;
 short_record:
   return rd_corrupt(r, "truncated or malformed lane record in chunk");
@@ -472,14 +484,21 @@ static int rd_toplevel(lwt_reader_t *r, unsigned tag, const uint8_t *p, const ui
   r->strs_len = 0;
   switch (tag) {
   case LWT_TAG_CHUNK: {
-    uint64_t lane, tid;
+    uint64_t lane, tid, ncol[LWT_NCOLS - 1];
     GETV(lane);
     GETV(tid);
+    for (int i = 0; i < LWT_NCOLS - 1; i++) GETV(ncol[i]);
     if (tid > UINT32_MAX || !rd_lane(r, lane)) goto bad;
+    const uint8_t *at = p;
+    for (int i = 0; i < LWT_NCOLS - 1; i++) {
+      if (ncol[i] > (uint64_t)(end - at)) goto short_record;
+      r->col[i] = at;
+      r->col_end[i] = at += ncol[i];
+    }
+    r->col[LWT_COL_TAG] = r->chunk_p = at;
+    r->col_end[LWT_COL_TAG] = r->chunk_end = end;
     r->chunk_lane = (uint32_t)lane;
     r->chunk_tid = (uint32_t)tid;
-    r->chunk_p = p;
-    r->chunk_end = end;
     return 0;
   }
   case LWT_TAG_STACK:
@@ -487,11 +506,15 @@ static int rd_toplevel(lwt_reader_t *r, unsigned tag, const uint8_t *p, const ui
     GETV(v);
     GETV(n);
     if (v == 0 || v > UINT32_MAX || n > LWT_MAX_DEPTH) goto bad;
-    if ((uint64_t)(end - p) < n * 8) goto short_record;
     rec->stack.id = (uint32_t)v;
     rec->stack.depth = (uint32_t)n;
-    for (uint64_t i = 0; i < n; i++) r->ips[i] = rd_le64(p + 8 * i);
-    rec->stack.ips = r->ips;
+    /* frame i = frame i of the previous STACK record + svarint delta */
+    for (uint64_t i = 0; i < n; i++) {
+      int64_t d;
+      GETS(d);
+      r->prev_ips[i] += (uint64_t)d;
+    }
+    rec->stack.ips = r->prev_ips;
     return 1;
   case LWT_TAG_MODULE: {
     rec->kind = LWT_MODULE;
@@ -620,6 +643,8 @@ int lwt_next(lwt_reader_t *r, lwt_record_t *rec) {
       continue;
     }
     if (r->chunk_p) { /* chunk done: its bytes may now be released */
+      for (int i = 0; i < LWT_NCOLS - 1; i++)
+        if (r->col[i] != r->col_end[i]) return rd_corrupt(r, "chunk column longer than its records");
       r->dpos = (size_t)(r->chunk_end - r->dbuf);
       r->chunk_p = r->chunk_end = NULL;
     }

@@ -34,7 +34,9 @@
 #define WR_SNAP_NS 100000000ull   /* pool snapshot period */
 #define WR_FRAME_NS 900000000ull  /* zstd frame period (spec: <= 1 s) */
 #define WR_FRAME_MAX (32u << 20)  /* end a frame early past this many input bytes */
-#define WR_LEVEL 3
+#define WR_LEVEL 3         /* starting zstd level; adapted per frame */
+#define WR_LEVEL_MIN 1
+#define WR_LEVEL_MAX 9
 
 /* lw_stats comes from the allocator objects linked next to us; weak so
  * the recorder can also run (without snapshots) where it is absent. */
@@ -50,8 +52,13 @@ static struct {
   ZSTD_CCtx *cctx;
   buf_t raw;          /* uncompressed records not yet given to zstd */
   buf_t z;            /* compressed bytes of the frame in progress */
+  buf_t lin;          /* a lane's bytes made linear */
+  uint64_t prev_ips[LWT_MAX_DEPTH]; /* frames of the last STACK record */
+  buf_t col[LWT_NCOLS]; /* its columns (trace_format.h) */
   size_t frame_in;    /* uncompressed bytes in the frame in progress */
   uint64_t total_in, total_out, frames; /* for LW_TRACE_VERBOSE */
+  int level, level_fixed;     /* zstd level; fixed by LW_TRACE_ZSTD_LEVEL */
+  uint64_t busy_ns;           /* writer time spent compressing this frame */
   int failed;         /* write error: nothing more is written */
   uint64_t good_size; /* file size after the last complete frame */
   int started_header;
@@ -130,11 +137,24 @@ static void wr_write_all(const uint8_t *p, size_t n) {
 }
 
 /* Feeds wr.raw to zstd; with end, closes the frame and writes it out. */
+/* Adaptive level: the writer has a core's spare time to itself; it
+ * compresses harder while it is mostly idle (small traces) and backs off
+ * when compressing takes over half of the frame's wall time. Applied at
+ * a frame start (zstd takes new parameters for the next frame). */
+static void wr_adapt_level(uint64_t frame_wall_ns) {
+  if (wr.level_fixed || frame_wall_ns == 0) return;
+  if (wr.busy_ns * 2 > frame_wall_ns && wr.level > WR_LEVEL_MIN) wr.level--;
+  else if (wr.busy_ns * 5 < frame_wall_ns && wr.level < WR_LEVEL_MAX) wr.level++;
+  ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_compressionLevel, wr.level);
+  wr.busy_ns = 0;
+}
+
 static void wr_compress(int end) {
   if (wr.failed) {
     wr.raw.len = 0;
     return;
   }
+  uint64_t t0 = _lwt_now();
   ZSTD_inBuffer in = {wr.raw.p, wr.raw.len, 0};
   ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
   wr.frame_in += wr.raw.len;
@@ -154,6 +174,7 @@ static void wr_compress(int end) {
     if (end ? left == 0 : in.pos == in.size) break;
   }
   wr.raw.len = 0;
+  wr.busy_ns += _lwt_now() - t0;
   if (end) {
     wr.total_out += wr.z.len;
     wr.frames++;
@@ -261,15 +282,17 @@ static void wr_module(void *arg, uint64_t start, uint64_t end, uint64_t offset, 
   wr_record(LWT_TAG_MODULE, p);
 }
 
+/* STACK: each ip as an svarint delta from the same frame of the previous
+ * STACK record (stacks share most frames: deltas are mostly 0). */
 static void wr_stack(void *arg, uint32_t id, uint32_t depth, const uint64_t *ips) {
   (void)arg;
   buf_t *p = wr_payload();
   buf_varint(p, id);
   buf_varint(p, depth);
   for (uint32_t i = 0; i < depth; i++) {
-    uint8_t le[8];
-    wr_le64(le, ips[i]);
-    buf_put(p, le, 8);
+    uint8_t tmp[LWT_VARINT_MAX];
+    buf_put(p, tmp, (size_t)(lwt_put_svarint(tmp, (int64_t)(ips[i] - wr.prev_ips[i])) - tmp));
+    wr.prev_ips[i] = ips[i];
   }
   wr_record(LWT_TAG_STACK, p);
 }
@@ -316,6 +339,73 @@ static void wr_thread_names(void) {
   }
 }
 
+/* Copies one varint from [*pp, end) to b. */
+static void wr_copy_varint(const uint8_t **pp, const uint8_t *end, buf_t *b) {
+  const uint8_t *p = *pp;
+  while (p < end && (*p & 0x80)) p++;
+  if (p < end) p++;
+  buf_put(b, *pp, (size_t)(p - *pp));
+  *pp = p;
+}
+
+/* Writes one CHUNK: the lane's records split into the LWT_COL_* columns
+ * (trace_format.h). The bytes come from our own producers: well-formed. */
+static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
+  const uint8_t *end = p + n;
+  int stacks = (_lwt_g.flags & LWT_FLAG_STACKS) != 0;
+  buf_t *cq = &wr.col[LWT_COL_SEQ], *ct = &wr.col[LWT_COL_TIME], *cp = &wr.col[LWT_COL_PTR],
+        *cs = &wr.col[LWT_COL_STACK], *cz = &wr.col[LWT_COL_SIZE], *cr = &wr.col[LWT_COL_TAG];
+  for (int i = 0; i < LWT_NCOLS; i++) wr.col[i].len = 0;
+  while (p < end) {
+    unsigned tag = *p++;
+    uint8_t t8 = (uint8_t)tag;
+    buf_put(cr, &t8, 1);
+    if (tag == LWT_LTAG_LOST || tag == LWT_LTAG_TID) {
+      wr_copy_varint(&p, end, cr);
+      continue;
+    }
+    wr_copy_varint(&p, end, cq); /* dseq */
+    wr_copy_varint(&p, end, ct); /* dtime */
+    if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
+      unsigned op = tag & LWT_CALL_OP_MASK;
+      if (lwt_op_has_size(op)) wr_copy_varint(&p, end, cz);
+      if (lwt_op_has_align(op)) wr_copy_varint(&p, end, cz);
+      if (lwt_op_has_in(op)) {
+        if (tag & LWT_CALL_IN_HIT)
+          buf_put(cp, p++, 1);
+        else
+          wr_copy_varint(&p, end, cp);
+      }
+      if (lwt_op_has_out(op)) {
+        if (tag & LWT_CALL_OUT_HIT)
+          buf_put(cp, p++, 1);
+        else
+          wr_copy_varint(&p, end, cp);
+      }
+      if (lwt_op_has_free_seq(op)) wr_copy_varint(&p, end, cz);
+      if (stacks) wr_copy_varint(&p, end, cs);
+    } else if (tag < LWT_LTAG_THREAD_START) { /* EVENT: a, b, c */
+      for (int i = 0; i < 3; i++) wr_copy_varint(&p, end, cz);
+    } else if (tag == LWT_LTAG_THREAD_START) {
+      size_t len = *p; /* names are < 128 bytes: a one-byte varint */
+      buf_put(cr, p, 1 + len);
+      p += 1 + len;
+    } /* THREAD_EXIT, FORK_MARK: no more fields */
+  }
+  uint8_t hdr[1 + LWT_VARINT_MAX], *q = hdr + 1;
+  uint8_t ids[(LWT_NCOLS + 1) * LWT_VARINT_MAX], *e = ids;
+  hdr[0] = LWT_TAG_CHUNK;
+  e = lwt_put_varint(e, lane);
+  e = lwt_put_varint(e, tid);
+  for (int i = 0; i < LWT_NCOLS - 1; i++) e = lwt_put_varint(e, wr.col[i].len);
+  size_t total = (size_t)(e - ids);
+  for (int i = 0; i < LWT_NCOLS; i++) total += wr.col[i].len;
+  q = lwt_put_varint(q, total);
+  buf_put(&wr.raw, hdr, (size_t)(q - hdr));
+  buf_put(&wr.raw, ids, (size_t)(e - ids));
+  for (int i = 0; i < LWT_NCOLS; i++) buf_put(&wr.raw, wr.col[i].p, wr.col[i].len);
+}
+
 /* Moves every lane's complete records into CHUNK records. Heads are read
  * before stacks are emitted: stacks referenced by those bytes are then
  * already READY and go out first (see stacks.c). */
@@ -332,18 +422,12 @@ static void wr_drain(void) {
     uint64_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed), head = wr.heads[i];
     if (head > tail) {
       size_t n = (size_t)(head - tail), at = (size_t)(tail & (l->cap - 1));
-      uint8_t hdr[1 + 3 * LWT_VARINT_MAX], *q = hdr + 1;
-      hdr[0] = LWT_TAG_CHUNK;
-      uint8_t ids[2 * LWT_VARINT_MAX], *e = ids;
-      e = lwt_put_varint(e, l->id);
-      e = lwt_put_varint(e, l->tid);
-      q = lwt_put_varint(q, (uint64_t)(e - ids) + n);
-      buf_put(&wr.raw, hdr, (size_t)(q - hdr));
-      buf_put(&wr.raw, ids, (size_t)(e - ids));
       size_t first = n < l->cap - at ? n : l->cap - at;
-      buf_put(&wr.raw, l->ring + at, first);
-      buf_put(&wr.raw, l->ring, n - first);
+      wr.lin.len = 0;
+      buf_put(&wr.lin, l->ring + at, first);
+      buf_put(&wr.lin, l->ring, n - first);
       atomic_store_explicit(&l->tail, head, memory_order_release);
+      wr_chunk(l->id, l->tid, wr.lin.p, wr.lin.len);
     }
     /* a closed lane is reusable once drained (its thread is gone) */
     if (wr.states[i] == LANE_CLOSING) {
@@ -403,6 +487,7 @@ static void *wr_main(void *arg) {
       if (_lwt_modules_changed()) _lwt_modules_scan(wr_module, NULL, 1);
       wr_drain();
       wr_compress(1);
+      wr_adapt_level(_lwt_now() - last_frame);
       last_frame = now;
     } else {
       wr_compress(0);
@@ -418,6 +503,7 @@ int _lwt_writer_open(const char *path) {
   int rc = 0;
   wr.failed = 0;
   wr.good_size = 0;
+  memset(wr.prev_ips, 0, sizeof wr.prev_ips);
   wr.raw.len = wr.z.len = 0;
   wr.frame_in = 0;
   if (!wr.cctx) {
@@ -427,8 +513,10 @@ int _lwt_writer_open(const char *path) {
   if (rc == 0) {
     ZSTD_CCtx_reset(wr.cctx, ZSTD_reset_session_and_parameters);
     const char *lv = getenv("LW_TRACE_ZSTD_LEVEL");
-    int level = lv && *lv ? atoi(lv) : WR_LEVEL;
-    ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_compressionLevel, level);
+    wr.level_fixed = lv && *lv;
+    wr.level = wr.level_fixed ? atoi(lv) : WR_LEVEL;
+    wr.busy_ns = 0;
+    ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_compressionLevel, wr.level);
     ZSTD_CCtx_setParameter(wr.cctx, ZSTD_c_checksumFlag, 1);
   }
   if (rc == 0) {
@@ -487,10 +575,10 @@ void _lwt_writer_stop(void) {
     if (v && *v == '1') {
       char msg[512];
       int n = snprintf(msg, sizeof msg,
-                       "lwtrace: %s: %llu frames, %llu bytes raw -> %llu compressed, "
-                       "%llu producer waits, %llu lost\n",
+                       "lwtrace: %s: %llu frames, %llu bytes raw -> %llu compressed (zstd "
+                       "level %d at the end), %llu producer waits, %llu lost\n",
                        _lwt_g.path, (unsigned long long)wr.frames,
-                       (unsigned long long)wr.total_in, (unsigned long long)wr.total_out,
+                       (unsigned long long)wr.total_in, (unsigned long long)wr.total_out, wr.level,
                        (unsigned long long)atomic_load(&_lwt_g.waits),
                        (unsigned long long)atomic_load(&_lwt_g.lost));
       if (n > 0) (void)!write(2, msg, (size_t)n);
@@ -506,6 +594,8 @@ void _lwt_writer_forget(void) {
   wr.cctx = NULL;
   memset(&wr.raw, 0, sizeof wr.raw);
   memset(&wr.z, 0, sizeof wr.z);
+  memset(&wr.lin, 0, sizeof wr.lin);
+  memset(wr.col, 0, sizeof wr.col);
   memset(&scratch, 0, sizeof scratch);
   wr.frame_in = 0;
   atomic_store(&_lwt_g.writer_running, 0);
