@@ -642,6 +642,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="2 runs at 0.3x scale")
     ap.add_argument("--only", default="", help="comma-separated workloads")
     ap.add_argument("--allocators", default=",".join(ALLOCATORS))
+    ap.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
+                    help="an extra allocator to race (e.g. an older lw build); add NAME to --allocators, "
+                    "or it is appended to them")
     ap.add_argument("--callgrind", action="store_true", help="count instructions of the single-threaded "
                     "workloads under valgrind instead of the race")
     ap.add_argument("--callgrind-scale", type=float, default=0.1)
@@ -656,6 +659,16 @@ def main():
 
     ctx = Ctx(args)
     allocs = [a for a in args.allocators.split(",") if a]
+    for spec in args.lib:
+        name, _, path = spec.partition("=")
+        if not name or not os.path.isfile(path):
+            ap.error("--lib wants NAME=PATH of an existing .so, got %r" % spec)
+        ctx.libs[name] = os.path.abspath(path)
+        if name not in allocs:
+            allocs.append(name)
+    for a in allocs:
+        if a not in ctx.libs:
+            ap.error("unknown allocator %s (known: %s)" % (a, ", ".join(ctx.libs)))
     if "lw" in allocs and not (ctx.libs["lw"] and os.path.isfile(ctx.libs["lw"])):
         log("bench: %s is not built; lw is left out of this run" % (ctx.libs["lw"] or "liblwmalloc.so"))
         allocs.remove("lw")

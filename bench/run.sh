@@ -3,6 +3,9 @@
 # jemalloc and tcmalloc.
 #
 #   bench/run.sh [--runs N] [--quick] [--only W1,W2] [--callgrind] [--allocators a,b]
+#                [--lib NAME=PATH.so]... [--scale X] [--no-latency]
+#
+# e.g. bench/run.sh --quick --only larson,large --allocators lw,glibc --lib lwold=/tmp/old/liblwmalloc.so
 #
 # Installs the peer allocators from Debian if missing, builds the workload
 # programs (bench/ standalone, so the peers can be measured even while
