@@ -1,9 +1,14 @@
 /* Trace file -> calls -> plan, reading only through the tracer's reader
  * (tracer/trace_read.h): this file never looks at the bytes.
  *
- * Threads: a traced thread is a (tid, generation) pair; the generation
- * counts the THREAD_EXITs of that tid sequenced before the call, so a tid
- * the kernel reused becomes a new replay thread. Replay threads are
+ * Threads: a traced thread is a (tid, generation) pair, so a tid the kernel
+ * reused becomes a new replay thread. The generation of a call is the
+ * number of THREAD_STARTs of its tid sequenced before it, less one (never
+ * below 0): a thread's first call can precede its own THREAD_START (it is
+ * what registers the thread) and its teardown frees follow its
+ * THREAD_EXIT, so neither START nor EXIT alone is an exact boundary; this
+ * rule keeps a thread's calls together and at worst gives the first call
+ * of a reused tid to its predecessor, which ran before it anyway. Replay threads are
  * numbered by their first call's seq (the main thread is usually 0).
  * Records are not in global order in the file (per-thread chunks), which
  * is why everything is keyed by seq rather than by position. */
@@ -14,16 +19,16 @@
 #include "replay.h"
 #include "trace_read.h"
 
-typedef struct exit_mark_s {
+typedef struct start_mark_s {
   uint64_t tid, seq;
-} exit_mark_t;
+} start_mark_t;
 
 typedef struct load_s {
   rp_call_t *calls;
   uint32_t *call_tid; /* per call: the raw tid until threads are numbered */
   size_t n, cap;
-  exit_mark_t *exits;
-  size_t nexits, exits_cap;
+  start_mark_t *starts;
+  size_t nstarts, starts_cap;
   uint64_t lost;
 } load_t;
 
@@ -55,24 +60,24 @@ static int load_call(load_t *l, const lwt_record_t *r) {
   return 0;
 }
 
-static int cmp_exit(const void *a, const void *b) {
-  const exit_mark_t *x = a, *y = b;
+static int cmp_start(const void *a, const void *b) {
+  const start_mark_t *x = a, *y = b;
   if (x->tid != y->tid) return x->tid < y->tid ? -1 : 1;
   return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Generation of (tid, seq): exits of tid sequenced before seq. */
+/* Generation of (tid, seq): THREAD_STARTs of tid sequenced before seq, less one. */
 static uint32_t generation(const load_t *l, uint64_t tid, uint64_t seq) {
-  size_t lo = 0, hi = l->nexits; /* first mark >= (tid, seq) */
+  size_t lo = 0, hi = l->nstarts; /* first mark >= (tid, seq) */
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    const exit_mark_t *m = &l->exits[mid];
+    const start_mark_t *m = &l->starts[mid];
     if (m->tid < tid || (m->tid == tid && m->seq < seq)) lo = mid + 1;
     else hi = mid;
   }
   size_t first = lo;
-  while (first > 0 && l->exits[first - 1].tid == tid) first--;
-  return (uint32_t)(lo - first);
+  while (first > 0 && l->starts[first - 1].tid == tid) first--;
+  return lo - first > 0 ? (uint32_t)(lo - first - 1) : 0;
 }
 
 typedef struct thread_slot_s {
@@ -88,7 +93,7 @@ static int cmp_slot(const void *a, const void *b) {
 /* Gives every call its dense thread index; returns the thread count. */
 static int number_threads(load_t *l, uint64_t **tids_out, uint32_t *nthreads, char *err,
                           size_t errlen) {
-  qsort(l->exits, l->nexits, sizeof *l->exits, cmp_exit);
+  qsort(l->starts, l->nstarts, sizeof *l->starts, cmp_start);
   rp_addrmap_t *map = rp_addrmap_new(64);
   thread_slot_t *slot = NULL;
   size_t nslots = 0, cap = 0;
@@ -152,13 +157,13 @@ int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
         rc = -2;
         break;
       }
-    } else if (rec.kind == LWT_THREAD_EXIT) {
-      if (grow((void **)&l.exits, &l.exits_cap, l.nexits + 1, sizeof *l.exits)) {
+    } else if (rec.kind == LWT_THREAD_START) {
+      if (grow((void **)&l.starts, &l.starts_cap, l.nstarts + 1, sizeof *l.starts)) {
         snprintf(err, errlen, "%s: out of memory", path);
         rc = -2;
         break;
       }
-      l.exits[l.nexits++] = (exit_mark_t){rec.tid, rec.seq};
+      l.starts[l.nstarts++] = (start_mark_t){rec.tid, rec.seq};
     } else if (rec.kind == LWT_LOST) {
       l.lost += rec.lost.count;
     }
@@ -175,7 +180,7 @@ int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
   if (rc == 0 && number_threads(&l, &tids, &nthreads, err, errlen) != 0) rc = -2;
   rp_phase("threads");
   free(l.call_tid);
-  free(l.exits);
+  free(l.starts);
   if (rc == 0) {
     rc = rp_plan_build(l.calls, l.n, nthreads, tids, out, err, errlen);
     if (rc == 0) rp_plan_set_lost(out, l.lost);

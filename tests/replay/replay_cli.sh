@@ -63,6 +63,11 @@ replay_trace() {
     rpeak=$(json "$WORK/$name.g1.json" 'd["trace_peak_live_bytes"]')
     [ "$ipeak" = "$rpeak" ] && ok "$name: peak live $rpeak = lwtrace info's" ||
       fail "$name: peak live $rpeak != lwtrace info's $ipeak"
+    # One replay thread per traced thread (a reused tid would add one).
+    ith=$(json "$WORK/$name.info.json" 'len(d["threads"])')
+    rth=$(json "$WORK/$name.g1.json" 'd["threads"]')
+    [ "$ith" = "$rth" ] && ok "$name: $rth replay threads = lwtrace info's threads" ||
+      fail "$name: $rth replay threads, lwtrace info has $ith"
   fi
   "$LWREPLAY" "$t" --allocator=glibc --json >"$WORK/$name.g2.json" || fail "$name glibc (2)"
   "$LWREPLAY" "$t" --allocator=glibc --serial --json >"$WORK/$name.gs.json" || fail "$name glibc --serial"
@@ -167,6 +172,9 @@ recorded)
   *handoff*) # 20000 blocks made by main, freed by the consumer thread
     n=$(json "$WORK/$(basename "$t").g2.json" 'd["handoffs"]')
     [ "$n" -ge 20000 ] && ok "hand-offs in the plan: $n" || fail "hand-offs: $n < 20000" ;;
+  *thread_churn*) # each of 300 threads frees its predecessor's block
+    n=$(json "$WORK/$(basename "$t").g2.json" 'd["handoffs"]')
+    [ "$n" -ge 299 ] && ok "hand-offs between short-lived threads: $n" || fail "hand-offs: $n < 299" ;;
   esac
   ;;
 trace)
