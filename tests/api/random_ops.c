@@ -7,7 +7,7 @@
 #include "api.h"
 
 #define SLOTS 4096
-#define OPS 300000
+#define OPS 200000
 
 struct slot {
   unsigned char *p;
@@ -51,7 +51,7 @@ TEST(random_operations_keep_contents) {
   for (unsigned op = 0; op < OPS; op++) {
     struct slot *s = &slots[rnd() % SLOTS];
     /* Waves: for a while most calls free, then most allocate. */
-    int freeing_wave = (op / 50000) % 2 == 1;
+    int freeing_wave = (op / 40000) % 2 == 1;
     uint64_t r = rnd() % 10;
     if (s->p && (freeing_wave ? r < 7 : r < 3)) {
       if (!verify_slot(s)) bad++;
