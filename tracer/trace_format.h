@@ -57,7 +57,7 @@
  */
 #define LWT_MAGIC "LWTRACE"          /* 7 chars + NUL = 8 bytes */
 #define LWT_MAGIC_SIZE 8
-#define LWT_VERSION_MAJOR 1
+#define LWT_VERSION_MAJOR 2 /* 1: no CHUNK columns, u64 STACK frames (still read) */
 #define LWT_VERSION_MINOR 0
 #define LWT_HEADER_FIXED_SIZE 56
 #define LWT_EXE_MAX 4096

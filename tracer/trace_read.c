@@ -61,6 +61,7 @@ struct lwt_reader_s {
   /* chunk being walked */
   const uint8_t *chunk_p, *chunk_end;     /* TAG column (the chunk's last) */
   const uint8_t *col[LWT_NCOLS], *col_end[LWT_NCOLS]; /* read positions */
+  int colmap[LWT_NCOLS];   /* column a field is read from: itself, or TAG (format 1) */
   uint32_t chunk_lane, chunk_tid;
   /* scratch for the current record */
   uint64_t prev_ips[LWT_MAX_DEPTH]; /* frames of the last STACK record */
@@ -261,6 +262,8 @@ static int rd_header(lwt_reader_t *r) {
   r->exe[exelen] = 0;
   r->hdr.exe = r->exe;
   r->dpos += hsize;
+  for (int i = 0; i < LWT_NCOLS; i++)
+    r->colmap[i] = r->hdr.version_major >= 2 ? i : LWT_COL_TAG;
   return 0;
 }
 
@@ -359,36 +362,37 @@ static lane_state_t *rd_lane(lwt_reader_t *r, uint64_t id) {
 }
 
 /* Decodes the next record of the current chunk. 1 = record, 0 = a record
- * that produces no output (TID switch), -1 = error. */
+ * that produces no output (TID switch), -1 = error. Each field is read
+ * from its column (format 2); a format-1 chunk is one stream, so there
+ * every column maps to the TAG column (r->colmap). */
 static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
-  const uint8_t *p = r->chunk_p, *end = r->chunk_end;
-  const uint8_t *qp = r->col[LWT_COL_SEQ], *qend = r->col_end[LWT_COL_SEQ];
-  const uint8_t *tp = r->col[LWT_COL_TIME], *tend = r->col_end[LWT_COL_TIME];
-  const uint8_t *pp = r->col[LWT_COL_PTR], *pend = r->col_end[LWT_COL_PTR];
-  const uint8_t *sp = r->col[LWT_COL_STACK], *send = r->col_end[LWT_COL_STACK];
-  const uint8_t *zp = r->col[LWT_COL_SIZE], *zend = r->col_end[LWT_COL_SIZE];
+  const uint8_t *cur[LWT_NCOLS];
+  memcpy(cur, r->col, sizeof cur);
+  const uint8_t **tg = &cur[LWT_COL_TAG], *tgend = r->col_end[LWT_COL_TAG];
+#define LANE_GET(col, dst)                                                          \
+  do {                                                                              \
+    if (lwt_get_varint(&cur[r->colmap[col]], r->col_end[r->colmap[col]], &(dst)) != 1) \
+      goto short_record;                                                            \
+  } while (0)
   lane_state_t *ls = &r->lanes[r->chunk_lane];
-  unsigned tag = *p++;
-  uint64_t v;
+  unsigned tag = *(*tg)++;
+  uint64_t v, zz;
   rec->tid = r->chunk_tid;
   if (tag == LWT_LTAG_TID) {
-    GETV(v);
+    LANE_GET(LWT_COL_TAG, v);
     if (v > UINT32_MAX) goto bad;
     r->chunk_tid = (uint32_t)v;
-    r->chunk_p = p;
-    return 0;
+    goto done_silent;
   }
   if (tag == LWT_LTAG_LOST) {
     rec->kind = LWT_LOST;
-    GETV(rec->lost.count);
-    r->chunk_p = p;
-    return 1;
+    LANE_GET(LWT_COL_TAG, rec->lost.count);
+    goto done;
   }
-  /* every other lane record has dseq, dtime in the timing column */
-  uint64_t zz;
-  if (lwt_get_varint(&qp, qend, &zz) != 1) goto short_record;
+  /* every other lane record has dseq, dtime */
+  LANE_GET(LWT_COL_SEQ, zz);
   rec->seq = ls->seq + 1 + (uint64_t)lwt_unzigzag(zz);
-  if (lwt_get_varint(&tp, tend, &zz) != 1) goto short_record;
+  LANE_GET(LWT_COL_TIME, zz);
   uint64_t units = ls->time + (uint64_t)lwt_unzigzag(zz);
   rec->time_ns = units << r->hdr.time_shift;
   if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
@@ -398,18 +402,19 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
     if ((tag & LWT_CALL_OUT_HIT) && !lwt_op_has_out(op)) goto bad;
     rec->kind = LWT_CALL;
     rec->call.op = op;
-    if (lwt_op_has_size(op) && lwt_get_varint(&zp, zend, &rec->call.size) != 1) goto short_record;
-    if (lwt_op_has_align(op) && lwt_get_varint(&zp, zend, &rec->call.align) != 1) goto short_record;
+    if (lwt_op_has_size(op)) LANE_GET(LWT_COL_SIZE, rec->call.size);
+    if (lwt_op_has_align(op)) LANE_GET(LWT_COL_SIZE, rec->call.align);
     for (int which = 0; which < 2; which++) { /* in, then out */
       if (which == 0 ? !lwt_op_has_in(op) : !lwt_op_has_out(op)) continue;
       int hit = -1;
       if (tag & (which == 0 ? LWT_CALL_IN_HIT : LWT_CALL_OUT_HIT)) {
-        if (pp >= pend) goto short_record;
-        hit = *pp++;
+        const uint8_t **pp = &cur[r->colmap[LWT_COL_PTR]];
+        if (*pp >= r->col_end[r->colmap[LWT_COL_PTR]]) goto short_record;
+        hit = *(*pp)++;
         if (hit >= LWT_PTR_CACHE) goto bad;
         ls->ptr = ls->cache.p[hit];
       } else {
-        if (lwt_get_varint(&pp, pend, &zz) != 1) goto short_record;
+        LANE_GET(LWT_COL_PTR, zz);
         ls->ptr += (uint64_t)lwt_unzigzag(zz); /* a miss: in no cache entry */
       }
       lwt_cache_touch(&ls->cache, ls->ptr, hit);
@@ -419,14 +424,14 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
         rec->call.out_ptr = ls->ptr;
     }
     if (lwt_op_has_free_seq(op)) {
-      if (lwt_get_varint(&zp, zend, &v) != 1) goto short_record;
+      LANE_GET(LWT_COL_SIZE, v);
       if (v > rec->seq) goto bad;
       rec->call.free_seq = rec->seq - v;
     } else if (lwt_op_frees(op)) {
       rec->call.free_seq = rec->seq;
     }
     if (r->hdr.flags & LWT_FLAG_STACKS) {
-      if (lwt_get_varint(&sp, send, &v) != 1) goto short_record;
+      LANE_GET(LWT_COL_STACK, v);
       int hit = -1;
       if (v < LWT_PTR_CACHE) {
         hit = (int)v;
@@ -441,17 +446,17 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
   } else if (tag > LWT_LTAG_EVENT_BASE && tag < LWT_LTAG_EVENT_BASE + LW_EV_LIMIT) {
     rec->kind = LWT_EVENT;
     rec->event.kind = tag - LWT_LTAG_EVENT_BASE;
-    if (lwt_get_varint(&zp, zend, &rec->event.a) != 1 || lwt_get_varint(&zp, zend, &rec->event.b) != 1 ||
-        lwt_get_varint(&zp, zend, &rec->event.c) != 1)
-      goto short_record;
+    LANE_GET(LWT_COL_SIZE, rec->event.a);
+    LANE_GET(LWT_COL_SIZE, rec->event.b);
+    LANE_GET(LWT_COL_SIZE, rec->event.c);
   } else if (tag == LWT_LTAG_THREAD_START) {
     rec->kind = LWT_THREAD_START;
-    GETV(v);
-    if (v > LWT_MAX_STRING || v > (uint64_t)(end - p)) goto short_record;
+    LANE_GET(LWT_COL_TAG, v);
+    if (v > LWT_MAX_STRING || v > (uint64_t)(tgend - *tg)) goto short_record;
     r->strs_len = 0;
-    rec->thread.name = rd_str(r, p, (size_t)v);
+    rec->thread.name = rd_str(r, *tg, (size_t)v);
     if (!rec->thread.name) return rd_corrupt(r, "out of memory");
-    p += v;
+    *tg += v;
   } else if (tag == LWT_LTAG_THREAD_EXIT) {
     rec->kind = LWT_THREAD_EXIT;
     rec->thread.name = "";
@@ -463,17 +468,19 @@ static int rd_lane_record(lwt_reader_t *r, lwt_record_t *rec) {
   }
   ls->seq = rec->seq;
   ls->time = units;
-  r->chunk_p = p;
-  r->col[LWT_COL_SEQ] = qp;
-  r->col[LWT_COL_TIME] = tp;
-  r->col[LWT_COL_PTR] = pp;
-  r->col[LWT_COL_STACK] = sp;
-  r->col[LWT_COL_SIZE] = zp;
+done:
+  memcpy(r->col, cur, sizeof cur);
+  r->chunk_p = *tg;
   return 1;
+done_silent:
+  memcpy(r->col, cur, sizeof cur);
+  r->chunk_p = *tg;
+  return 0;
 short_record:
   return rd_corrupt(r, "truncated or malformed lane record in chunk");
 bad:
   return rd_corrupt(r, "bad lane record");
+#undef LANE_GET
 }
 
 /* ---- top-level records ----------------------------------------------- */
@@ -487,13 +494,18 @@ static int rd_toplevel(lwt_reader_t *r, unsigned tag, const uint8_t *p, const ui
     uint64_t lane, tid, ncol[LWT_NCOLS - 1];
     GETV(lane);
     GETV(tid);
-    for (int i = 0; i < LWT_NCOLS - 1; i++) GETV(ncol[i]);
     if (tid > UINT32_MAX || !rd_lane(r, lane)) goto bad;
     const uint8_t *at = p;
-    for (int i = 0; i < LWT_NCOLS - 1; i++) {
-      if (ncol[i] > (uint64_t)(end - at)) goto short_record;
-      r->col[i] = at;
-      r->col_end[i] = at += ncol[i];
+    if (r->hdr.version_major >= 2) {
+      for (int i = 0; i < LWT_NCOLS - 1; i++) GETV(ncol[i]);
+      at = p;
+      for (int i = 0; i < LWT_NCOLS - 1; i++) {
+        if (ncol[i] > (uint64_t)(end - at)) goto short_record;
+        r->col[i] = at;
+        r->col_end[i] = at += ncol[i];
+      }
+    } else { /* format 1: one stream, no columns */
+      for (int i = 0; i < LWT_NCOLS - 1; i++) r->col[i] = r->col_end[i] = at;
     }
     r->col[LWT_COL_TAG] = r->chunk_p = at;
     r->col_end[LWT_COL_TAG] = r->chunk_end = end;
@@ -508,8 +520,15 @@ static int rd_toplevel(lwt_reader_t *r, unsigned tag, const uint8_t *p, const ui
     if (v == 0 || v > UINT32_MAX || n > LWT_MAX_DEPTH) goto bad;
     rec->stack.id = (uint32_t)v;
     rec->stack.depth = (uint32_t)n;
-    /* frame i = frame i of the previous STACK record + svarint delta */
+    /* frame i = frame i of the previous STACK record + svarint delta
+     * (format 1: u64 little-endian frames) */
     for (uint64_t i = 0; i < n; i++) {
+      if (r->hdr.version_major < 2) {
+        if ((uint64_t)(end - p) < 8) goto short_record;
+        r->prev_ips[i] = rd_le64(p);
+        p += 8;
+        continue;
+      }
       int64_t d;
       GETS(d);
       r->prev_ips[i] += (uint64_t)d;
@@ -644,7 +663,8 @@ int lwt_next(lwt_reader_t *r, lwt_record_t *rec) {
     }
     if (r->chunk_p) { /* chunk done: its bytes may now be released */
       for (int i = 0; i < LWT_NCOLS - 1; i++)
-        if (r->col[i] != r->col_end[i]) return rd_corrupt(r, "chunk column longer than its records");
+        if (r->colmap[i] == i && r->col[i] != r->col_end[i])
+          return rd_corrupt(r, "chunk column longer than its records");
       r->dpos = (size_t)(r->chunk_end - r->dbuf);
       r->chunk_p = r->chunk_end = NULL;
     }
