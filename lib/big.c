@@ -294,8 +294,17 @@ void *_lw_big_realloc(void *p, size_t size) {
   }
   size_t map_size = lw_align_up(size + offset, _lw_g.os_page);
   if (map_size == old_map) return p;
+  int saved = errno;
   uint8_t *map = _lw_os_remap((uint8_t *)p - offset, old_map, map_size);
-  if (!map) return NULL;
+  if (!map) { /* e.g. a range joined from two mappings: mremap cannot move it */
+    if (map_size < old_map) return p; /* keep it whole */
+    void *q = _lw_big_alloc(size, LW_ALIGN, false);
+    if (!q) return NULL;
+    errno = saved;
+    memcpy(q, p, old_map - offset);
+    _lw_big_free(p);
+    return q;
+  }
   uint8_t *q = map + offset;
   if (q != p) { /* moved: re-register (removing cannot fail, adding may grow) */
     reg_remove(p);
