@@ -25,7 +25,6 @@ typedef struct start_mark_s {
 
 typedef struct load_s {
   rp_call_t *calls;
-  uint32_t *call_tid; /* per call: the raw tid until threads are numbered */
   size_t n, cap;
   start_mark_t *starts;
   size_t nstarts, starts_cap;
@@ -44,19 +43,13 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 static int load_call(load_t *l, const lwt_record_t *r) {
-  if (l->n == l->cap) { /* calls[] and call_tid[] grow in step */
-    size_t cap = l->cap;
-    if (grow((void **)&l->calls, &cap, l->n + 1, sizeof *l->calls)) return -1;
-    uint32_t *nt = realloc(l->call_tid, cap * sizeof *nt);
-    if (!nt) return -1;
-    l->call_tid = nt;
-    l->cap = cap;
-  }
+  if (grow((void **)&l->calls, &l->cap, l->n + 1, sizeof *l->calls)) return -1;
   uint64_t kf = r->call.free_seq ? r->call.free_seq : r->seq;
-  l->calls[l->n] = (rp_call_t){.key_alloc = r->seq, .key_free = kf, .size = r->call.size,
-                               .align = r->call.align, .in = r->call.in_ptr,
-                               .out = r->call.out_ptr, .op = (uint8_t)r->call.op};
-  l->call_tid[l->n++] = r->tid;
+  /* .thread holds the raw tid until number_threads() */
+  l->calls[l->n++] = (rp_call_t){.key_alloc = r->seq, .key_free = kf, .size = r->call.size,
+                                 .in = r->call.in_ptr, .out = r->call.out_ptr, .thread = r->tid,
+                                 .op = (uint8_t)r->call.op,
+                                 .align_log2 = rp_align_log2(r->call.align)};
   return 0;
 }
 
@@ -99,7 +92,7 @@ static int number_threads(load_t *l, uint64_t **tids_out, uint32_t *nthreads, ch
   size_t nslots = 0, cap = 0;
   if (!map) goto oom;
   for (size_t i = 0; i < l->n; i++) {
-    uint64_t tid = l->call_tid[i];
+    uint64_t tid = l->calls[i].thread; /* still the raw tid */
     uint32_t gen = generation(l, tid, l->calls[i].key_alloc);
     uint64_t key = (tid << 24 | gen) + 1; /* nonzero: addrmap's empty key is 0 */
     uint32_t t = rp_addrmap_get(map, key);
@@ -179,7 +172,6 @@ int rp_load_trace(const char *path, rp_plan_t *out, char *err, size_t errlen) {
   }
   if (rc == 0 && number_threads(&l, &tids, &nthreads, err, errlen) != 0) rc = -2;
   rp_phase("threads");
-  free(l.call_tid);
   free(l.starts);
   if (rc == 0) {
     rc = rp_plan_build(l.calls, l.n, nthreads, tids, out, err, errlen);

@@ -80,7 +80,7 @@ const char *rp_op_name(unsigned op) {
   return "?";
 }
 
-static uint8_t align_log2(uint64_t align) {
+uint8_t rp_align_log2(uint64_t align) {
   uint8_t l = 0;
   while (l < 63 && (1ull << l) < align) l++;
   return align ? l : 0;
@@ -294,7 +294,7 @@ static void plan_handoffs(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_h
 
 static rp_op_t plan_op(const rp_call_t *c, const plan_tmp_t *t, size_t i) {
   rp_op_t op = {.size = c->size, .in_block = t->in_blk[i], .out_block = t->out_blk[i],
-                .op = c->op, .align_log2 = align_log2(c->align), .flags = t->flags[i],
+                .op = c->op, .align_log2 = c->align_log2, .flags = t->flags[i],
                 .thread = c->thread};
   if (t->fate[i] & CALL_TO_FREE) op.op = LW_OP_FREE, op.size = 0;
   if (t->fate[i] & CALL_TO_MALLOC) op.op = LW_OP_MALLOC;

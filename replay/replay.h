@@ -36,12 +36,13 @@ typedef struct rp_call_s {
   uint64_t key_alloc; /* global order of the allocating half (seq) */
   uint64_t key_free;  /* global order of the freeing half (free_seq) */
   uint64_t size;      /* bytes requested (calloc: count*size) */
-  uint64_t align;     /* alignment requested, 0 where none */
   uint64_t in;        /* traced pointer passed (free/realloc), 0 if none */
   uint64_t out;       /* traced pointer returned, 0 on failure/none */
   uint32_t thread;    /* dense traced-thread index, 0..nthreads-1 */
   uint8_t op;         /* enum lw_op_kind */
+  uint8_t align_log2; /* rp_align_log2(alignment requested), 0 if none */
 } rp_call_t;
+_Static_assert(sizeof(rp_call_t) == 48, "rp_call_t: 48 bytes a call while loading");
 
 /* ---- ops: the compact, per-thread replay program --------------------- */
 enum rp_op_flags {
@@ -202,6 +203,8 @@ static inline uint64_t rp_hash_step(uint64_t h, const rp_op_t *op) {
 }
 #define RP_HASH_SEED 0xcbf29ce484222325ull
 uint64_t rp_hash_combine(const uint64_t *thread_hashes, uint64_t nthreads);
+/* ceil(log2(align)), 0 for 0 or 1. */
+uint8_t rp_align_log2(uint64_t align);
 const char *rp_op_name(unsigned op);
 
 /* "load.c" -- trace file -> calls -> plan (through tracer/trace_read.h only) */

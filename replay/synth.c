@@ -73,14 +73,16 @@ static void synth_release(synth_t *s, uint64_t addr) {
 static uint64_t synth_alloc(synth_t *s, uint32_t th, unsigned op, uint64_t size, uint64_t align) {
   uint64_t a = synth_addr(s, align);
   uint64_t k = s->seq++;
-  synth_push(s, (rp_call_t){k, k, size, align, 0, a, th, (uint8_t)op});
+  synth_push(s, (rp_call_t){.key_alloc = k, .key_free = k, .size = size, .out = a, .thread = th,
+                            .op = (uint8_t)op, .align_log2 = rp_align_log2(align)});
   return a;
 }
 
 static void synth_free(synth_t *s, uint32_t th, uint64_t addr) {
   uint64_t kf = s->seq++;
   synth_release(s, addr); /* reusable from here on, by any thread */
-  synth_push(s, (rp_call_t){s->seq++, kf, 0, 0, addr, 0, th, LW_OP_FREE});
+  synth_push(s, (rp_call_t){.key_alloc = s->seq++, .key_free = kf, .in = addr, .thread = th,
+                            .op = LW_OP_FREE});
 }
 
 static uint64_t synth_realloc(synth_t *s, uint32_t th, uint64_t addr, uint64_t size) {
@@ -90,7 +92,8 @@ static uint64_t synth_realloc(synth_t *s, uint32_t th, uint64_t addr, uint64_t s
     synth_release(s, addr);
     out = synth_addr(s, 16);
   }
-  synth_push(s, (rp_call_t){s->seq++, kf, size, 0, addr, out, th, LW_OP_REALLOC});
+  synth_push(s, (rp_call_t){.key_alloc = s->seq++, .key_free = kf, .size = size, .in = addr,
+                            .out = out, .thread = th, .op = LW_OP_REALLOC});
   return out;
 }
 
