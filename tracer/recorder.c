@@ -278,7 +278,14 @@ static void thread_start_record(tstate_t *t, lwt_lane_t *l) {
 /* ---- the hooks (lib/events.h) --------------------------------------------- */
 
 uint64_t _lw_trace_enter(void) {
-  if (!atomic_load_explicit(&g.enabled, memory_order_relaxed) || ts.internal) return 0;
+  if (!atomic_load_explicit(&g.enabled, memory_order_relaxed)) return 0;
+  tstate_t *t = &ts;
+  if (t->internal) return 0;
+  /* a thread's first call may be a free: write THREAD_START before its
+   * token is taken, so that START sorts first by seq too */
+  if ((!t->lane[0] || t->epoch != atomic_load_explicit(&g.epoch, memory_order_relaxed)) &&
+      !t->exited && t->depth == 0)
+    rec_end(t, rec_begin(t));
   return next_seq();
 }
 
