@@ -384,6 +384,7 @@ int rp_backend_run(const char *self, const char *so, const rp_plan_t *plan, cons
   pid_t pid = env ? fork() : -1;
   if (pid == 0) {
     fcntl(pfd[1], F_SETFD, 0); /* the child writes its result here */
+    dup2(2, 1); /* whatever the allocator prints must not mix with our JSON/CSV */
     /* Same address layout every run: page straddling and brk/mmap bases
      * then do not vary, which keeps RSS repeatable (best effort). */
     int pers = personality(0xffffffff);

@@ -231,8 +231,11 @@ static void *thread_main(void *arg) {
   if (atomic_load(&s->failed)) return NULL;
   const rp_op_t *ops = s->plan->ops;
   sched_hot_t hot = t->hot;
-  for (uint64_t i = pt->first_op, end = pt->first_op + pt->nops; i < end; i++)
+  for (uint64_t i = pt->first_op, end = pt->first_op + pt->nops; i < end; i++) {
     if (exec_op(s, t, &hot, &ops[i], i) != 0) break;
+    /* another thread's violation ends the run soon, not after the trace */
+    if ((i & 4095) == 0 && atomic_load_explicit(&s->failed, memory_order_relaxed)) break;
+  }
   t->hot = hot;
   return NULL;
 }
