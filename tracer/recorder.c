@@ -128,9 +128,11 @@ static void lane_sleep(unsigned spins) {
   }
 }
 
-/* Appends one encoded record; waits (bounded) for the writer when the
- * ring is full. Returns 0 when the record was dropped (counted in lost). */
-static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n) {
+/* Appends one encoded record; when the ring is full, waits (bounded) for
+ * the writer if may_wait, else drops. Allocator events may come with an
+ * allocator lock held, which the writer's own allocations could need:
+ * they never wait. Returns 0 when the record was dropped (counted in lost). */
+static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n, int may_wait) {
   uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
   /* + 32: the fixed-size copy below may scribble up to 32 bytes past head */
@@ -140,7 +142,7 @@ static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n) {
       atomic_fetch_add_explicit(&g.waits, 1, memory_order_relaxed);
       _lwt_writer_wake();
     }
-    if (!atomic_load(&g.writer_running) || !atomic_load(&g.enabled) || spins > 20000) {
+    if (!may_wait || !atomic_load(&g.writer_running) || !atomic_load(&g.enabled) || spins > 20000) {
       l->lost++;
       return 0;
     }
@@ -248,7 +250,8 @@ static uint8_t *rec_tid(lwt_lane_t *l, uint8_t *p) {
 }
 
 /* Writes a record made of tag, dseq, dtime and `extra` bytes. */
-static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t nextra) {
+static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t nextra,
+                       int may_wait) {
   uint8_t b[LWT_MAX_RECORD + 32], *p = b;
   p = rec_tid(l, p);
   uint64_t seq = next_seq(), now = _lwt_now() >> g.time_shift;
@@ -257,7 +260,7 @@ static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t
   p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
   if (nextra) memcpy(p, extra, nextra);
   p += nextra;
-  if (lane_put(l, b, (size_t)(p - b))) {
+  if (lane_put(l, b, (size_t)(p - b), may_wait)) {
     l->prev_seq = seq;
     l->prev_time = now;
   }
@@ -272,7 +275,7 @@ static void thread_start_record(tstate_t *t, lwt_lane_t *l) {
   uint8_t extra[1 + 16];
   extra[0] = (uint8_t)n;
   memcpy(extra + 1, name, n);
-  rec_simple(l, LWT_LTAG_THREAD_START, extra, 1 + n);
+  rec_simple(l, LWT_LTAG_THREAD_START, extra, 1 + n, 1);
 }
 
 /* ---- the hooks (lib/events.h) --------------------------------------------- */
@@ -338,7 +341,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
       p = lwt_put_varint(p, shit >= 0 ? (uint64_t)shit
                                        : lwt_zigzag((int64_t)(stack - l->prev_stack)) + LWT_PTR_CACHE);
     }
-    if (lane_put(l, b, (size_t)(p - b))) {
+    if (lane_put(l, b, (size_t)(p - b), 1)) {
       l->prev_seq = seq;
       l->prev_time = now;
       l->prev_ptr = ptr;
@@ -362,7 +365,7 @@ void _lw_trace_event(unsigned kind, uint64_t a, uint64_t b, uint64_t c) {
     p = lwt_put_varint(p, a);
     p = lwt_put_varint(p, b);
     p = lwt_put_varint(p, c);
-    rec_simple(l, LWT_LTAG_EVENT_BASE + kind, extra, (size_t)(p - extra));
+    rec_simple(l, LWT_LTAG_EVENT_BASE + kind, extra, (size_t)(p - extra), 0);
   }
   rec_end(t, l);
 }
@@ -378,7 +381,7 @@ static void thread_exit(void *unused) {
   unsigned ep = atomic_load(&g.epoch);
   if (t->epoch == ep && t->lane[0]) {
     lwt_lane_t *l = rec_begin(t);
-    if (l) rec_simple(l, LWT_LTAG_THREAD_EXIT, NULL, 0);
+    if (l) rec_simple(l, LWT_LTAG_THREAD_EXIT, NULL, 0, 1);
     rec_end(t, l);
     for (int i = 0; i < 2; i++)
       if (t->lane[i]) atomic_store_explicit(&t->lane[i]->state, LANE_CLOSING, memory_order_release);
@@ -532,7 +535,7 @@ static void fork_prepare(void) {
   tstate_t *t = &ts;
   if (!atomic_load(&g.enabled) || t->internal) return;
   lwt_lane_t *l = rec_begin(t);
-  if (l) rec_simple(l, LWT_LTAG_FORK_MARK, NULL, 0);
+  if (l) rec_simple(l, LWT_LTAG_FORK_MARK, NULL, 0, 1);
   rec_end(t, l);
 }
 
