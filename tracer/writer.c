@@ -339,13 +339,21 @@ static void wr_thread_names(void) {
   }
 }
 
-/* Copies one varint from [*pp, end) to b. */
-static void wr_copy_varint(const uint8_t **pp, const uint8_t *end, buf_t *b) {
+/* Copies one varint from [*pp, end) to b, which has room (reserved by
+ * wr_chunk for the whole chunk). */
+static inline void wr_copy_varint(const uint8_t **pp, const uint8_t *end, buf_t *b) {
   const uint8_t *p = *pp;
-  while (p < end && (*p & 0x80)) p++;
-  if (p < end) p++;
-  buf_put(b, *pp, (size_t)(p - *pp));
+  uint8_t *d = b->p + b->len;
+  do {
+    *d++ = *p;
+  } while ((*p++ & 0x80) && p < end);
+  b->len = (size_t)(d - b->p);
   *pp = p;
+}
+
+static inline void wr_copy_bytes(buf_t *b, const uint8_t *src, size_t n) {
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
 }
 
 /* Writes one CHUNK: the lane's records split into the LWT_COL_* columns
@@ -355,11 +363,13 @@ static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
   int stacks = (_lwt_g.flags & LWT_FLAG_STACKS) != 0;
   buf_t *cq = &wr.col[LWT_COL_SEQ], *ct = &wr.col[LWT_COL_TIME], *cp = &wr.col[LWT_COL_PTR],
         *cs = &wr.col[LWT_COL_STACK], *cz = &wr.col[LWT_COL_SIZE], *cr = &wr.col[LWT_COL_TAG];
-  for (int i = 0; i < LWT_NCOLS; i++) wr.col[i].len = 0;
+  for (int i = 0; i < LWT_NCOLS; i++) {
+    wr.col[i].len = 0;
+    if (buf_reserve(&wr.col[i], n) < 0) return; /* out of memory: chunk lost */
+  }
   while (p < end) {
     unsigned tag = *p++;
-    uint8_t t8 = (uint8_t)tag;
-    buf_put(cr, &t8, 1);
+    cr->p[cr->len++] = (uint8_t)tag;
     if (tag == LWT_LTAG_LOST || tag == LWT_LTAG_TID) {
       wr_copy_varint(&p, end, cr);
       continue;
@@ -372,13 +382,13 @@ static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
       if (lwt_op_has_align(op)) wr_copy_varint(&p, end, cz);
       if (lwt_op_has_in(op)) {
         if (tag & LWT_CALL_IN_HIT)
-          buf_put(cp, p++, 1);
+          cp->p[cp->len++] = *p++;
         else
           wr_copy_varint(&p, end, cp);
       }
       if (lwt_op_has_out(op)) {
         if (tag & LWT_CALL_OUT_HIT)
-          buf_put(cp, p++, 1);
+          cp->p[cp->len++] = *p++;
         else
           wr_copy_varint(&p, end, cp);
       }
@@ -388,7 +398,7 @@ static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
       for (int i = 0; i < 3; i++) wr_copy_varint(&p, end, cz);
     } else if (tag == LWT_LTAG_THREAD_START) {
       size_t len = *p; /* names are < 128 bytes: a one-byte varint */
-      buf_put(cr, p, 1 + len);
+      wr_copy_bytes(cr, p, 1 + len);
       p += 1 + len;
     } /* THREAD_EXIT, FORK_MARK: no more fields */
   }
