@@ -690,8 +690,9 @@ __attribute__((constructor)) static void rec_autostart(void) {
     strip_preload();
   _lwt_set_internal(0);
   if (rec_start(exact, flags) < 0 && !_lwt_writer_failed()) {
-    char msg[256];
-    int n = snprintf(msg, sizeof msg, "lwtrace: cannot start recording (%s)\n", strerror(errno));
+    char msg[4400];
+    int n = snprintf(msg, sizeof msg, "lwtrace: cannot create %s%s: %s; not recording\n",
+                     exact ? exact : opt.stem, exact ? "" : ".lwt.zst", strerror(errno));
     if (n > 0) (void)!write(2, msg, (size_t)n);
   }
 }

@@ -165,6 +165,8 @@ int lwt_cmd_record(int argc, char **argv) {
   struct stat st;
   if (stat(path, &st) == 0)
     fprintf(stderr, "lwtrace: trace written to %s (%lld bytes)\n", path, (long long)st.st_size);
+  else
+    fprintf(stderr, "lwtrace: no trace was written to %s\n", path);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;
