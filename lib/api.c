@@ -48,33 +48,47 @@ static void pool_check_free(lw_page_t *pg, void *p) {
 }
 #endif
 
-void _lw_free(void *p) {
-  if (lw_unlikely(!p)) return;
+/* Everything but an owner's free of a pool slot. */
+static lw_noinline void free_other(void *p) {
+  if (!p) return;
   if (lw_unlikely(!_lw_segmap)) _lw_report("invalid free (nothing allocated yet) of pointer", p);
   lw_segment_t *seg = lw_segment_of(p);
-  if (lw_likely(seg != NULL)) {
+  if (!seg) return _lw_big_free(p);
+  if (seg->kind != LW_SEG_POOL) return _lw_heap_free(seg->heap, p);
+  lw_page_t *pg = lw_page_of(seg, p);
+#if LW_CHECKED
+  pool_check_free(pg, p);
+#endif
+  _lw_pool_free_remote(pg, p);
+}
+
+/* The fast path is a leaf: the owner pushes the slot on its page. NULL
+ * takes the other path too (no segment lives at address 0). */
+static inline __attribute__((always_inline)) void free_fast(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  const uint64_t *map = _lw_segmap;
+  if (lw_likely(map && !(a >> LW_VA_BITS) && (map[a >> (LW_SEG_SHIFT + 6)] >> ((a >> LW_SEG_SHIFT) & 63) & 1))) {
+    lw_segment_t *seg = (lw_segment_t *)(a & ~(uintptr_t)LW_SEG_MASK);
     if (lw_likely(seg->kind == LW_SEG_POOL)) {
       lw_page_t *pg = lw_page_of(seg, p);
       lw_tld_t *tld = _lw_tld;
-#if LW_CHECKED
-      pool_check_free(pg, p);
-#endif
       if (lw_likely(pg->owner == tld)) {
+#if LW_CHECKED
+        pool_check_free(pg, p);
+#endif
         lw_block_set_next(p, pg->free);
         pg->free = p;
-        if (lw_unlikely(--pg->used == 0 ||
-                        atomic_load_explicit(&pg->state, memory_order_relaxed) != LW_PAGE_ACTIVE))
-          _lw_pool_free_slow(tld, pg);
-        return;
+        if (lw_likely(--pg->used != 0 &&
+                      atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_ACTIVE))
+          return;
+        return _lw_pool_free_slow(tld, pg);
       }
-      _lw_pool_free_remote(pg, p);
-      return;
     }
-    _lw_heap_free(seg->heap, p);
-    return;
   }
-  _lw_big_free(p);
+  free_other(p);
 }
+
+void _lw_free(void *p) { free_fast(p); }
 
 size_t _lw_usable_size(const void *p) {
   if (!p || !_lw_segmap) return 0;
@@ -166,7 +180,7 @@ LW_API void *lw_malloc(size_t size) {
 
 LW_API void lw_free(void *p) {
   uint64_t tok = TRACE_ENTER();
-  _lw_free(p);
+  free_fast(p);
   TRACE_CALL(FREE, 0, 0, p, NULL, tok);
   DEBUG_CHECK();
 }
