@@ -31,9 +31,18 @@ typedef struct thread_s {
   uint64_t ops[LW_OP_LIMIT];
 } thread_t;
 
+#define INFO_FRAMES 3 /* innermost frames shown per top stack */
+
 typedef struct stackstat_s {
   uint64_t calls, bytes;
+  uint32_t depth;
+  uint64_t ip[INFO_FRAMES];
 } stackstat_t;
+
+typedef struct module_s {
+  uint64_t start, end, bias;
+  char *name; /* basename of the path */
+} module_t;
 
 typedef struct info_s {
   uint64_t records, calls, stacks, modules, snapshots, lost, forks, execs;
@@ -46,6 +55,8 @@ typedef struct info_s {
   size_t nsteps, cap_steps;
   stackstat_t *stk;
   size_t nstk;
+  module_t *mods;
+  size_t nmods, cap_mods;
   uint64_t peak_live, final_live, peak_seq;
   uint64_t last_pool_live, max_pool_live;
 } info_t;
@@ -78,6 +89,37 @@ static void info_step(info_t *in, uint64_t seq, uint64_t ptr, uint64_t size) {
   in->steps[in->nsteps++] = (step_t){seq, ptr, size};
 }
 
+static stackstat_t *info_stack(info_t *in, uint32_t id) {
+  if (id >= in->nstk) {
+    size_t cap = in->nstk;
+    in->stk = grow(in->stk, &cap, (size_t)id + 1, sizeof(stackstat_t));
+    in->nstk = cap;
+  }
+  return &in->stk[id];
+}
+
+static void info_module(info_t *in, const lwt_record_t *r) {
+  in->mods = grow(in->mods, &in->cap_mods, in->nmods + 1, sizeof(module_t));
+  const char *base = strrchr(r->module.path, '/');
+  module_t *m = &in->mods[in->nmods++];
+  m->start = r->module.start;
+  m->end = r->module.end;
+  m->bias = r->module.bias;
+  m->name = strdup(base ? base + 1 : r->module.path);
+}
+
+/* "libc.so.6+0x1234" (ELF address), or the raw address. */
+static void info_frame(const info_t *in, uint64_t ip, char *out, size_t cap) {
+  for (size_t i = in->nmods; i-- > 0;) { /* latest mapping wins */
+    const module_t *m = &in->mods[i];
+    if (ip >= m->start && ip < m->end && m->name) {
+      snprintf(out, cap, "%s+0x%" PRIx64, m->name, ip - m->bias);
+      return;
+    }
+  }
+  snprintf(out, cap, "0x%" PRIx64, ip);
+}
+
 static void info_call(info_t *in, const lwt_record_t *r) {
   unsigned op = r->call.op;
   in->calls++;
@@ -86,13 +128,9 @@ static void info_call(info_t *in, const lwt_record_t *r) {
   t->calls++;
   t->ops[op]++;
   if (r->call.stack_id) {
-    if (r->call.stack_id >= in->nstk) {
-      size_t cap = in->nstk;
-      in->stk = grow(in->stk, &cap, (size_t)r->call.stack_id + 1, sizeof(stackstat_t));
-      in->nstk = cap;
-    }
-    in->stk[r->call.stack_id].calls++;
-    if (lwt_op_has_out(op) && r->call.out_ptr) in->stk[r->call.stack_id].bytes += r->call.size;
+    stackstat_t *st = info_stack(in, r->call.stack_id);
+    st->calls++;
+    if (lwt_op_has_out(op) && r->call.out_ptr) st->bytes += r->call.size;
   }
   int freed = lwt_op_has_in(op) && r->call.in_ptr;
   if (freed && lwt_op_has_free_seq(op) && r->call.out_ptr == 0 && r->call.size != 0)
@@ -211,8 +249,17 @@ static void info_record(info_t *in, const lwt_record_t *r) {
     if (r->event.kind < LW_EV_LIMIT) in->events[r->event.kind]++;
     info_thread(in, r->tid)->events++;
     break;
-  case LWT_STACK: in->stacks++; break;
-  case LWT_MODULE: in->modules++; break;
+  case LWT_STACK: {
+    in->stacks++;
+    stackstat_t *st = info_stack(in, r->stack.id);
+    st->depth = r->stack.depth;
+    for (uint32_t i = 0; i < INFO_FRAMES && i < r->stack.depth; i++) st->ip[i] = r->stack.ips[i];
+    break;
+  }
+  case LWT_MODULE:
+    in->modules++;
+    info_module(in, r);
+    break;
   case LWT_POOL_SNAPSHOT:
     in->snapshots++;
     in->last_pool_live = r->pool.live_bytes;
@@ -305,9 +352,18 @@ static void info_json(FILE *f, const char *path, const lwt_header_t *h, const in
   uint32_t top[INFO_TOP];
   size_t nt = info_top(in, top);
   fprintf(f, ",\"top_stacks\":[");
-  for (size_t i = 0; i < nt; i++)
-    fprintf(f, "%s{\"id\":%u,\"calls\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", i ? "," : "", top[i],
-            in->stk[top[i]].calls, in->stk[top[i]].bytes);
+  for (size_t i = 0; i < nt; i++) {
+    const stackstat_t *st = &in->stk[top[i]];
+    fprintf(f, "%s{\"id\":%u,\"calls\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
+            i ? "," : "", top[i], st->calls, st->bytes);
+    for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
+      char fr[512];
+      info_frame(in, st->ip[k], fr, sizeof fr);
+      fprintf(f, "%s", k ? "," : "");
+      json_str(f, fr);
+    }
+    fprintf(f, "]}");
+  }
   fprintf(f, "]}\n");
 }
 
@@ -339,9 +395,16 @@ static void info_text(FILE *f, const char *path, const lwt_header_t *h, const in
   uint32_t top[INFO_TOP];
   size_t nt = info_top(in, top);
   if (nt) fprintf(f, "top stacks (by calls):\n");
-  for (size_t i = 0; i < nt; i++)
-    fprintf(f, "  stack %-6u calls %-10" PRIu64 " bytes %" PRIu64 "\n", top[i],
-            in->stk[top[i]].calls, in->stk[top[i]].bytes);
+  for (size_t i = 0; i < nt; i++) {
+    const stackstat_t *st = &in->stk[top[i]];
+    fprintf(f, "  stack %-6u calls %-10" PRIu64 " bytes %-12" PRIu64, top[i], st->calls, st->bytes);
+    for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
+      char fr[512];
+      info_frame(in, st->ip[k], fr, sizeof fr);
+      fprintf(f, "%s%s", k ? " < " : " at ", fr);
+    }
+    fputc('\n', f);
+  }
 }
 
 int lwt_cmd_info(const char *path, int json) {
@@ -367,5 +430,7 @@ int lwt_cmd_info(const char *path, int json) {
   free(in.threads);
   free(in.steps);
   free(in.stk);
+  for (size_t i = 0; i < in.nmods; i++) free(in.mods[i].name);
+  free(in.mods);
   return rc < 0 ? 1 : 0;
 }
