@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <stdlib.h>
@@ -190,23 +191,35 @@ static void *resolve(const char *name, const char *malloc_obj, int any, char *fb
   return f;
 }
 
-/* "--allocator=null": a bump pointer over a large MAP_NORESERVE region,
- * free does nothing. It never touches the memory, so replaying with it
- * measures the engine alone (--bench-engine). Not for --touch. */
-static char *null_next, *null_end;
-static void *null_alloc(size_t align, size_t n) {
-  if (!null_next) {
-    size_t len = (size_t)1 << 46; /* 64 TiB of address space, never touched */
+/* "--allocator=null": a bump pointer over a large MAP_NORESERVE region
+ * (as large as the address space allows), free does nothing. It never
+ * touches the memory, so replaying with it measures the engine alone
+ * (--bench-engine). Thread-safe (one atomic bump). Not for --touch. */
+static _Atomic(uintptr_t) null_next;
+static uintptr_t null_end;
+
+static int null_init(void) {
+  for (size_t len = (size_t)1 << 46; len >= ((size_t)1 << 30); len >>= 1) {
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) return NULL;
-    null_next = m;
-    null_end = null_next + len;
+    if (m != MAP_FAILED) {
+      null_end = (uintptr_t)m + len;
+      atomic_store(&null_next, (uintptr_t)m);
+      return 0;
+    }
   }
+  return -1;
+}
+
+static void *null_alloc(size_t align, size_t n) {
   if (align < 16) align = 16;
-  char *p = (char *)(((uintptr_t)null_next + align - 1) & ~(uintptr_t)(align - 1));
-  if (n > (size_t)(null_end - p)) return NULL;
-  null_next = p + (n ? n : 1);
-  return p;
+  uintptr_t cur = atomic_load_explicit(&null_next, memory_order_relaxed), p, next;
+  do {
+    p = (cur + align - 1) & ~(uintptr_t)(align - 1);
+    if (n >= null_end - p) return NULL;
+    next = p + (n ? n : 1);
+  } while (!atomic_compare_exchange_weak_explicit(&null_next, &cur, next, memory_order_relaxed,
+                                                  memory_order_relaxed));
+  return (void *)p;
 }
 static void *null_malloc(size_t n) { return null_alloc(16, n); }
 static void *null_calloc(size_t c, size_t n) { return null_alloc(16, c * n); }
@@ -317,6 +330,9 @@ int rp_child_main(int plan_fd, int outfd, const char *so, const rp_opts_t *o) {
   }
   if (null && o->touch) {
     snprintf(res.error, sizeof res.error, "null allocator: --touch would write terabytes");
+    res.status = 1;
+  } else if (null && null_init() != 0) {
+    snprintf(res.error, sizeof res.error, "null allocator: cannot reserve address space");
     res.status = 1;
   } else if (so[0] && !null && !same_object(res.malloc_from, so)) {
     snprintf(res.error, sizeof res.error, "%s: LD_PRELOAD=%s did not take effect (malloc is from %s)",

@@ -277,6 +277,38 @@ static int plan_blocks(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_
   return 0;
 }
 
+/* Step 2b: renumber blocks so that each thread's blocks are contiguous
+ * (ordered by maker thread, then creation). Replay threads store into
+ * ptrs[block] on every allocation; with ids in global order, neighbours in
+ * a cache line belong to different threads and the line would bounce
+ * between CPUs on every op. */
+static int plan_group_blocks(const rp_call_t *c, size_t n, uint32_t nthreads, plan_tmp_t *t,
+                             uint64_t nblocks) {
+  uint64_t *base = calloc(nthreads + 1, sizeof *base);
+  uint32_t *remap = malloc((nblocks + 1) * sizeof *remap);
+  uint64_t *bsize = malloc((nblocks + 1) * sizeof *bsize);
+  if (!base || !remap || !bsize) {
+    free(base), free(remap), free(bsize);
+    return -1;
+  }
+  for (uint64_t b = 0; b < nblocks; b++) base[c[t->maker[b]].thread + 1]++;
+  for (uint32_t k = 0; k < nthreads; k++) base[k + 1] += base[k];
+  for (uint64_t b = 0; b < nblocks; b++) {
+    uint32_t nb = (uint32_t)base[c[t->maker[b]].thread]++;
+    remap[b] = nb;
+    bsize[nb] = t->bsize[b];
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (t->in_blk[i] != RP_NONE) t->in_blk[i] = remap[t->in_blk[i]];
+    if (t->out_blk[i] != RP_NONE) t->out_blk[i] = remap[t->out_blk[i]];
+  }
+  free(t->bsize);
+  t->bsize = bsize; /* maker[] is stale from here on: not used again */
+  free(remap);
+  free(base);
+  return 0;
+}
+
 /* Step 2: hand-offs between threads. */
 static void plan_handoffs(const rp_call_t *c, size_t n, plan_tmp_t *t, rp_plan_hdr_t *h) {
   for (size_t i = 0; i < n; i++) t->flags[i] = 0;
@@ -340,6 +372,11 @@ int rp_plan_build(rp_call_t *calls, size_t n, uint32_t nthreads, const uint64_t 
   }
   rp_phase("address walk");
   plan_handoffs(calls, n, &t, &h);
+  if (plan_group_blocks(calls, n, nthreads, &t, h.nblocks) != 0) {
+    snprintf(err, errlen, "out of memory for %llu blocks", (unsigned long long)h.nblocks);
+    plan_tmp_free(&t);
+    return -1;
+  }
   rp_phase("hand-offs");
 
   /* Step 3: per-thread order falls out of the global order. */
