@@ -403,12 +403,12 @@ static void wait_lanes_idle(void) {
 static int open_unique(const char *path, const char *stem) {
   if (path && _lwt_writer_open(path) == 0) return 0;
   if (path && errno != EEXIST) return -1;
-  char name[4200];
+  char name[4200 + 32];
   for (unsigned n = 0; n < 10000; n++) {
     if (n == 0)
-      snprintf(name, sizeof name, "%s.lwt.zst", stem);
+      snprintf(name, sizeof name, "%.4200s.lwt.zst", stem);
     else
-      snprintf(name, sizeof name, "%s.%u.lwt.zst", stem, n);
+      snprintf(name, sizeof name, "%.4200s.%u.lwt.zst", stem, n);
     if (_lwt_writer_open(name) == 0) return 0;
     if (errno != EEXIST) return -1;
   }

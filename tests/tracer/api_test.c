@@ -61,7 +61,7 @@ TEST(start_stop_start) {
   ASSERT(lw_trace_start(p2) == 0);
   alloc_n(2, 200);
   EXPECT(lw_trace_stop() == 0);
-  int ended;
+  int ended = 0;
   EXPECT_EQ_U(count_calls(p1, LW_OP_MALLOC, 100, &ended), 3);
   EXPECT(ended);
   EXPECT_EQ_U(count_calls(p1, LW_OP_MALLOC, 4321, &ended), 0);
@@ -78,7 +78,7 @@ TEST(never_overwrites) {
   EXPECT(strcmp(lw_trace_path(), want) == 0);
   alloc_n(1, 300);
   EXPECT(lw_trace_stop() == 0);
-  int ended;
+  int ended = 0;
   EXPECT_EQ_U(count_calls(p1, LW_OP_MALLOC, 100, &ended), 3); /* untouched */
   EXPECT_EQ_U(count_calls(want, LW_OP_MALLOC, 300, &ended), 1);
 }
