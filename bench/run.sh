@@ -66,8 +66,11 @@ if [[ -z "${LW_LIB:-}" ]]; then
   fi
 fi
 # Which allocator sources were measured (shown in the results header).
-export LWB_LW_VERSION="$(git -C "$root" log -1 --format='%h %cd' --date=format:'%H:%M' -- lib 2>/dev/null || true)$(
-  git -C "$root" status --porcelain -- lib 2>/dev/null | grep -q . && echo ' + uncommitted lib/ changes' || true)"
+LWB_LW_VERSION=$(git -C "$root" log -1 --format='%h %cd' --date=format:'%H:%M' -- lib 2>/dev/null || true)
+if [[ -n $(git -C "$root" status --porcelain -- lib 2>/dev/null) ]]; then
+  LWB_LW_VERSION+=" + uncommitted lib/ changes"
+fi
+export LWB_LW_VERSION
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
