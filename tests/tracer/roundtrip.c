@@ -1,0 +1,145 @@
+/* Encoder/decoder round trip without the allocator: two threads drive the
+ * _lw_trace_* hooks directly with pseudo-random ops, sizes, alignments,
+ * pointers (0, small, huge, repeated: cache hits and misses) and events,
+ * and every field read back must equal what was passed, in each thread's
+ * order, with unique sequence numbers and free_seq = the entered token. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define LW_TRACE 1
+#include "../testhelper.h"
+#include "events.h"
+#include "lw_trace.h"
+#include "trace_read.h"
+
+#define PER_THREAD 50000
+
+typedef struct call_s {
+  unsigned kind; /* LWT_CALL or LWT_EVENT */
+  unsigned op;
+  uint64_t size, align, in, out, token;
+} call_t;
+
+typedef struct th_s {
+  uint64_t seed;
+  pid_t tid;
+  call_t calls[PER_THREAD];
+  size_t n, next; /* made / checked */
+} th_t;
+
+static th_t th[2];
+
+static uint64_t rnd(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static uint64_t pick_ptr(th_t *t, uint64_t *s) {
+  switch (rnd(s) % 6) {
+  case 0: return 0;
+  case 1: return UINT64_MAX - rnd(s) % 4096;
+  case 2: /* one of the recent pointers: a cache hit */
+    if (t->n) return t->calls[t->n - 1 - rnd(s) % (t->n < 20 ? t->n : 20)].out;
+    return 16;
+  default: return 0x7f0000000000ull + (rnd(s) % 100000) * 16;
+  }
+}
+
+static void *run(void *arg) {
+  th_t *t = arg;
+  t->tid = (pid_t)syscall(SYS_gettid);
+  uint64_t s = t->seed;
+  for (t->n = 0; t->n < PER_THREAD; t->n++) {
+    call_t *c = &t->calls[t->n];
+    memset(c, 0, sizeof *c);
+    if (rnd(&s) % 10 == 0) {
+      c->kind = LWT_EVENT;
+      c->op = 1 + (unsigned)(rnd(&s) % (LW_EV_LIMIT - 1));
+      c->size = rnd(&s);
+      c->align = rnd(&s) % 1000;
+      c->in = rnd(&s) >> (rnd(&s) % 64);
+      _lw_trace_event(c->op, c->size, c->align, c->in);
+      continue;
+    }
+    c->kind = LWT_CALL;
+    c->op = 1 + (unsigned)(rnd(&s) % (LW_OP_LIMIT - 1));
+    if (lwt_op_has_size(c->op)) c->size = rnd(&s) % 3 ? rnd(&s) % 5000 : rnd(&s);
+    if (lwt_op_has_align(c->op)) c->align = (uint64_t)1 << (rnd(&s) % 20);
+    if (lwt_op_has_in(c->op)) c->in = pick_ptr(t, &s);
+    if (lwt_op_has_out(c->op)) c->out = pick_ptr(t, &s);
+    if (lwt_op_frees(c->op)) c->token = _lw_trace_enter();
+    _lw_trace_call(c->op, c->size, c->align, (const void *)(uintptr_t)c->in,
+                   (const void *)(uintptr_t)c->out, c->token);
+  }
+  return NULL;
+}
+
+static char path[256];
+
+TEST(every_field_round_trips) {
+  ASSERT(lw_trace_start(path) == 0);
+  th[0].seed = 0x1234567;
+  th[1].seed = 0x89abcdef;
+  pthread_t p[2];
+  for (int i = 0; i < 2; i++) pthread_create(&p[i], NULL, run, &th[i]);
+  for (int i = 0; i < 2; i++) pthread_join(p[i], NULL);
+  ASSERT(lw_trace_stop() == 0);
+
+  char err[1024];
+  lwt_reader_t *r = lwt_open(path, err, sizeof err);
+  ASSERT(r != NULL);
+  lwt_record_t rec;
+  int rc;
+  size_t mismatches = 0, seen = 0;
+  uint64_t max_seq = 0;
+  static unsigned char used[4 * PER_THREAD + 64];
+  while ((rc = lwt_next(r, &rec)) == 1) {
+    if (rec.kind != LWT_CALL && rec.kind != LWT_EVENT) continue;
+    th_t *t = rec.tid == (uint32_t)th[0].tid ? &th[0] : rec.tid == (uint32_t)th[1].tid ? &th[1] : NULL;
+    if (!t) continue;
+    if (t->next >= t->n) {
+      mismatches++;
+      continue;
+    }
+    const call_t *c = &t->calls[t->next++];
+    seen++;
+    int ok = rec.kind == c->kind;
+    if (ok && rec.kind == LWT_EVENT)
+      ok = rec.event.kind == c->op && rec.event.a == c->size && rec.event.b == c->align &&
+           rec.event.c == c->in;
+    else if (ok)
+      ok = rec.call.op == c->op && rec.call.size == c->size && rec.call.align == c->align &&
+           rec.call.in_ptr == c->in && rec.call.out_ptr == c->out &&
+           (!lwt_op_frees(c->op) || rec.call.free_seq == c->token) &&
+           (lwt_op_frees(c->op) || rec.call.free_seq == 0);
+    if (!ok && mismatches++ < 5)
+      fprintf(stderr, "  tid %u record %zu differs (kind %u op %u)\n", rec.tid, t->next - 1,
+              rec.kind, c->op);
+    if (rec.seq < sizeof used) {
+      if (used[rec.seq]) mismatches++;
+      used[rec.seq] = 1;
+    }
+    if (rec.seq > max_seq) max_seq = rec.seq;
+  }
+  EXPECT(rc == 0);
+  lwt_close(r);
+  EXPECT_EQ_U(mismatches, 0);
+  EXPECT_EQ_U(seen, 2 * PER_THREAD);
+  EXPECT_EQ_U(th[0].next, PER_THREAD);
+  EXPECT_EQ_U(th[1].next, PER_THREAD);
+  EXPECT(max_seq < sizeof used);
+}
+
+int main(int argc, char **argv) {
+  snprintf(path, sizeof path, "/tmp/lwtrace-roundtrip-%d.lwt.zst", (int)getpid());
+  int rc = lw_test_main(argc, argv);
+  unlink(path);
+  return rc;
+}
