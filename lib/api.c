@@ -67,7 +67,8 @@ static lw_noinline void free_other(void *p) {
 static inline __attribute__((always_inline)) void free_fast(void *p) {
   uintptr_t a = (uintptr_t)p;
   const uint64_t *map = _lw_segmap;
-  if (lw_likely(map && !(a >> LW_VA_BITS) && (map[a >> (LW_SEG_SHIFT + 6)] >> ((a >> LW_SEG_SHIFT) & 63) & 1))) {
+  if (lw_likely(map && !(a >> LW_VA_BITS) &&
+                (__atomic_load_n(&map[a >> (LW_SEG_SHIFT + 6)], __ATOMIC_RELAXED) >> ((a >> LW_SEG_SHIFT) & 63) & 1))) {
     lw_segment_t *seg = (lw_segment_t *)(a & ~(uintptr_t)LW_SEG_MASK);
     if (lw_likely(seg->kind == LW_SEG_POOL)) {
       lw_page_t *pg = lw_page_of(seg, p);

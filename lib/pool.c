@@ -335,7 +335,9 @@ void _lw_pool_free_remote(lw_page_t *pg, void *p) {
     lw_block_set_next(b, (lw_block_t *)(old & ~LW_REMOTE_FLAGS));
     uintptr_t flags = old & LW_REMOTE_FLAGS;
     nw = (uintptr_t)b | (flags == LW_REMOTE_FULL ? LW_REMOTE_NOTIFIED : flags);
-  } while (!atomic_compare_exchange_weak_explicit(&pg->remote, &old, nw, memory_order_release,
+    /* acq_rel: taking FULL must see what the owner did before setting it
+     * (its last read of notify_next, its owner field) */
+  } while (!atomic_compare_exchange_weak_explicit(&pg->remote, &old, nw, memory_order_acq_rel,
                                                   memory_order_relaxed));
   if ((old & LW_REMOTE_FLAGS) != LW_REMOTE_FULL) return; /* p may be gone already: touch nothing */
   /* We took FULL -> NOTIFIED: the page stays put until its owner hears. */
