@@ -149,7 +149,7 @@ static void *lw_realloc_impl(void *p, size_t size) {
     _lw_free(p);
     return NULL;
   }
-  lw_segment_t *seg = lw_segment_of(p);
+  lw_segment_t *seg = _lw_segmap ? lw_segment_of(p) : NULL; /* else: the registry reports p */
   if (seg && seg->kind == LW_SEG_POOL) {
     size_t slot = lw_page_of(seg, p)->slot_size;
     if (size <= slot && size >= slot / 2) return p;
@@ -204,8 +204,8 @@ static void *calloc_impl(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (total >= LW_LARGE_MAX_THRESHOLD || (total > LW_SMALL_MAX && total >= _lw_g.large_threshold)) {
-    lw_ensure_init();
+  if (total > LW_SMALL_MAX) {
+    lw_ensure_init(); /* the threshold may come from the environment */
     if (total >= _lw_g.large_threshold) return _lw_big_alloc(total, LW_ALIGN, true); /* zeroes only reused pages */
   }
   void *p = _lw_malloc(total);
