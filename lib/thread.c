@@ -21,9 +21,10 @@ static struct {
   lw_tld_t *abandoned; /* tlds of exited threads, ready for adoption */
   uint32_t count;
   pthread_key_t key;
-  uint8_t *meta;       /* bump area for tld structs */
+  _Atomic int key_ready; /* the key exists (start-up phase two) */
+  uint8_t *meta;         /* bump area for tld structs */
   size_t meta_left;
-} threads = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, NULL, 0};
+} threads = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, NULL, 0};
 
 static void thread_exit(void *arg) {
   lw_tld_t *tld = arg;
@@ -37,7 +38,11 @@ static void thread_exit(void *arg) {
   pthread_mutex_unlock(&threads.lock);
 }
 
-int _lw_thread_init(void) { return pthread_key_create(&threads.key, thread_exit); }
+int _lw_thread_init(void) {
+  int rc = pthread_key_create(&threads.key, thread_exit);
+  if (rc == 0) atomic_store(&threads.key_ready, 1);
+  return rc;
+}
 
 static void tld_reset_classes(lw_tld_t *tld) {
   for (unsigned c = 0; c < LW_NCLASSES; c++) tld->cur[c] = &_lw_page_empty;
@@ -73,8 +78,11 @@ lw_tld_t *_lw_tld_init(void) {
   tld->heap = _lw_heap_for(tld);
   _lw_tld = tld;
   _lw_pool_collect(tld);
-  /* Registers the exit hook; may allocate (glibc, keys >= 32): we are ready. */
-  pthread_setspecific(threads.key, tld);
+  /* Registers the exit hook; may allocate (glibc, keys >= 32): we are ready.
+   * A thread that starts while the key is still being made (start-up phase
+   * two, in another thread) keeps its tld when it exits: a leak, never a
+   * wrong key. */
+  if (atomic_load(&threads.key_ready)) pthread_setspecific(threads.key, tld);
   return tld;
 }
 
