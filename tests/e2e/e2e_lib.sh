@@ -17,7 +17,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+# On failure, the tail of every captured stderr and log helps the diagnosis.
+fail() {
+  local f
+  echo "FAIL: $*" >&2
+  for f in "$WORK"/*.err "$WORK"/*.log; do
+    [ -s "$f" ] || continue
+    echo "--- tail of $(basename "$f"):" >&2
+    tail -n 8 "$f" >&2
+  done
+  echo "0 passed, 1 failed"
+  exit 1
+}
 pass() { echo "PASS: $*"; echo "1 passed, 0 failed"; exit 0; }
 
 [ -f "$LWLIB" ] || fail "no allocator library at $LWLIB"
