@@ -14,13 +14,17 @@
 
 #define SLACK_MIB 24
 
+/* VmRSS in KiB: /proc/self/status states it in kB whatever the page size
+ * (statm counts pages, and under qemu-user those are the host's). */
 static long rss_kib(void) {
-  long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
+  char line[256];
+  long kib = -1;
+  FILE *f = fopen("/proc/self/status", "r");
   if (!f) return -1;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
   fclose(f);
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+  return kib;
 }
 
 /* Returns 1 when RSS came back within the slack. */
