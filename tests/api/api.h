@@ -19,18 +19,6 @@
 
 #include "testhelper.h"
 
-/* testhelper.h's TEST(name) expands its parameter inside
- * `lw_tests[...].name`, which breaks every test name; the same macro with
- * a parameter name that cannot collide. */
-#undef TEST
-#define TEST(test_name)                                                        \
-  static void test_##test_name(void);                                          \
-  __attribute__((constructor)) static void register_##test_name(void) {        \
-    lw_tests[lw_ntests].name = #test_name;                                     \
-    lw_tests[lw_ntests++].fn = test_##test_name;                               \
-  }                                                                            \
-  static void test_##test_name(void)
-
 /* Hides a value from the optimiser, so that it can neither fold a
  * malloc/free pair away nor reason about an object's size. */
 static inline void *lwtest_opaque(void *p) { __asm__ volatile("" : "+r"(p)); return p; }
