@@ -148,10 +148,12 @@ int _lw_pool_check(void) {
         LW_INSIST(off % pg->slot_size == 0 && "free slot on a slot boundary");
         LW_INSIST(++nfree <= limit && "free list has no cycle");
       }
-      /* blocks pushed by other threads are immutable until we collect them */
+      LW_INSIST(nfree + pg->used == pg->bumped && "used + local free == carved");
+      /* remote frees still count as used until collected; blocks pushed by
+       * other threads are immutable until then */
+      uint32_t nremote = 0;
       for (lw_block_t *b = (lw_block_t *)remote; b; b = lw_block_next(b))
-        LW_INSIST(++nfree <= limit && "remote list has no cycle");
-      LW_INSIST(nfree + pg->used == pg->bumped && "used + free (local and remote) == carved");
+        LW_INSIST(++nremote <= pg->used && "remote frees are among the used slots");
     }
   }
   uint32_t used = 0;

@@ -10,9 +10,9 @@
  * stack, from where the owner puts it back in its list. Slots are carved
  * lazily, a few KiB at a time, so untouched slots cost no RSS. Empty pages
  * go back to the global free-page stack; past LW_PAGE_CACHE of them (or
- * 1/16 of the pages in use, if more), they are also given back to the OS
- * (madvise), so a program that frees and refills pages in waves does not
- * pay a system call and page faults for each page. Invariants: see _lw_pool_check()
+ * half the recent, decaying peak of pages in use, if more), they are also
+ * given back to the OS (madvise), so a program that frees and refills pages
+ * in waves does not pay a system call and page faults for each page. Invariants: see _lw_pool_check()
  * in check.c. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,8 +56,9 @@ static struct {
   size_t ncommitted;
   lw_segment_t *segments;
   size_t nsegments;
-  size_t in_use; /* pages owned by threads */
-} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, 0, 0};
+  size_t in_use;      /* pages owned by threads */
+  size_t recent_peak; /* in_use's recent high-water mark, decaying towards in_use */
+} pages = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, 0, 0, 0};
 
 /* ---- the owner's avail list ---------------------------------------------- */
 static void avail_push_front(lw_tld_t *tld, lw_page_t *pg) {
@@ -144,7 +145,7 @@ static lw_page_t *pages_take(void) {
     pg = new_segment_page();
   if (pg) {
     segment_of_page(pg)->used_pages++;
-    pages.in_use++;
+    if (++pages.in_use > pages.recent_peak) pages.recent_peak = pages.in_use;
   }
   pthread_mutex_unlock(&pages.lock);
   return pg;
@@ -166,8 +167,13 @@ static void pages_give(lw_page_t *pg) {
   lw_segment_t *seg = segment_of_page(pg), *drop = NULL;
   pthread_mutex_lock(&pages.lock);
   pages.in_use--;
-  /* resident empty pages kept: LW_PAGE_CACHE, or 1/16 of the pages in use */
-  size_t keep = pages.in_use / 16 > _lw_g.page_cache ? pages.in_use / 16 : _lw_g.page_cache;
+  pages.recent_peak -= (pages.recent_peak - pages.in_use) / 64;
+  /* resident empty pages kept: LW_PAGE_CACHE, or half the recent peak of
+   * pages in use, so that a wave of frees followed by a wave of allocations
+   * does not pay a madvise and page faults per page. The peak decays by
+   * 1/64 of its distance to in_use at every release, so after a long wave
+   * of frees only about the last 64 releases' worth stays resident. */
+  size_t keep = pages.recent_peak / 2 > _lw_g.page_cache ? pages.recent_peak / 2 : _lw_g.page_cache;
   if (--seg->used_pages == 0 && pages.nsegments > 1) {
     segment_drop(seg, pg);
     drop = seg;
