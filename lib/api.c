@@ -30,8 +30,33 @@ static lw_noinline void *malloc_medium_large(size_t size, size_t align) {
   return _lw_heap_alloc(tld->heap, size, align);
 }
 
+/* A small request whose class has no free slot at hand. Until a thread
+ * has asked for LW_WARMUP blocks of a class, they come from the medium
+ * heap, packed with others, rather than from a pool page of their own: a
+ * program that uses a class a few times (most classes, at start-up) then
+ * costs no 4 KiB page per class. */
+static lw_noinline void *malloc_small_slow(lw_tld_t *tld, unsigned cls, size_t size) {
+  if (tld->cur[cls] == &_lw_page_empty) {
+    if (lw_unlikely(tld == &_lw_tld_empty) && !(tld = _lw_tld_init())) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    if (tld->cur[cls] == &_lw_page_empty && tld->warm[cls] < LW_WARMUP) {
+      tld->warm[cls]++;
+      return _lw_heap_alloc(tld->heap, size, LW_ALIGN);
+    }
+  }
+  return _lw_pool_alloc_slow(tld, cls);
+}
+
 void *_lw_malloc(size_t size) {
-  if (lw_likely(size <= LW_SMALL_MAX)) return lw_pool_alloc(_lw_tld, lw_size_class(size));
+  if (lw_likely(size <= LW_SMALL_MAX)) {
+    lw_tld_t *tld = _lw_tld;
+    unsigned cls = lw_size_class(size);
+    lw_page_t *pg = tld->cur[cls];
+    if (lw_likely(pg->free != NULL)) return lw_pool_pop(pg);
+    return malloc_small_slow(tld, cls, size);
+  }
   return malloc_medium_large(size, LW_ALIGN);
 }
 

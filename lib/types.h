@@ -41,6 +41,7 @@
 #define LW_SMALL_MAX 2048
 #define LW_ALIGN 16        /* alignment of every block of >= 16 bytes */
 #define LW_LARGE_DEFAULT ((size_t)128 << 10)
+#define LW_WARMUP 8 /* first blocks of a class per thread come from the medium heap */
 #define LW_LARGE_MAX_THRESHOLD ((size_t)1 << 20)
 
 /* ---- pool pages ------------------------------------------------------- */
@@ -188,6 +189,7 @@ typedef struct lw_tld_s {
   lw_heap_t *heap;              /* medium heap this thread uses */
   uint32_t id;
   uint32_t alive;               /* 1 while a thread owns it; 2: lost in a fork */
+  uint8_t warm[LW_NCLASSES];    /* blocks of the class served by the heap before its first page */
 } lw_tld_t;
 
 _Static_assert(sizeof(lw_chunk_hdr_t) == LW_CHUNK_OVERHEAD, "compact header is one word");

@@ -87,7 +87,9 @@ TEST(lw_stats_follow_allocations) {
   ASSERT(big != NULL);
   lw_stats(&s1);
   EXPECT(s1.live_bytes >= s0.live_bytes + (size_t)N * 100 + ((size_t)8 << 20));
-  EXPECT(s1.small_bytes >= s0.small_bytes + (size_t)N * 100);
+  /* the first few blocks of a class per thread may come from the medium
+   * heap (lwmalloc's warm-up, see lib/api.c), the rest from pools */
+  EXPECT(s1.small_bytes + s1.medium_bytes >= s0.small_bytes + s0.medium_bytes + (size_t)N * 100);
   EXPECT(s1.large_bytes >= s0.large_bytes + ((size_t)8 << 20));
   EXPECT(s1.live_bytes == s1.small_bytes + s1.medium_bytes + s1.large_bytes);
   EXPECT(s1.mapped_bytes >= s1.live_bytes);
@@ -100,7 +102,7 @@ TEST(lw_stats_follow_allocations) {
     EXPECT(c == 0 || s1.classes[c].slot_size > s1.classes[c - 1].slot_size);
     used += s1.classes[c].slots_used;
   }
-  EXPECT(used >= N);
+  EXPECT(used + 16 >= N); /* warm-up: at most 8 per class and thread */
   for (int i = 0; i < N; i++) lw_free(p[i]);
   lw_free(big);
   lw_stats(&s2);

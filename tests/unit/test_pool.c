@@ -1,8 +1,27 @@
 /* Small pools: O(1) slots, lazy carving, reuse, page release. */
 #include <string.h>
 
+#include <pthread.h>
+
 #include "internal.h"
 #include "testhelper.h"
+
+static void *first_block(void *out) {
+  *(void **)out = lw_malloc(72);
+  return NULL;
+}
+
+/* Past the warm-up (the first LW_WARMUP blocks of each class come from
+ * the medium heap), every class of this thread has a pool page. */
+static void warm_up_all_classes(void) {
+  void *p[LW_WARMUP];
+  for (unsigned c = 0; c < LW_NCLASSES; c++) {
+    for (int i = 0; i < LW_WARMUP; i++) p[i] = lw_malloc(_lw_class_size[c]);
+    for (int i = 0; i < LW_WARMUP; i++) lw_free(p[i]);
+    void *q = lw_malloc(_lw_class_size[c]);
+    lw_free(q);
+  }
+}
 
 static uint64_t class_used(unsigned c) {
   lw_stats_t s;
@@ -13,6 +32,7 @@ static uint64_t class_used(unsigned c) {
 TEST(slots_are_distinct_aligned_and_writable) {
   enum { N = 5000 };
   static void *p[N];
+  warm_up_all_classes();
   for (unsigned c = LW_CHECKED ? 1 : 0; c < LW_NCLASSES; c++) { /* checked: no 8-byte class */
     size_t sz = _lw_class_size[c];
     uint64_t before = class_used(c);
@@ -58,6 +78,17 @@ TEST(empty_pages_go_back) {
   lw_stats(&s2);
   EXPECT(s2.os_decommits > s0.os_decommits);
   lw_check();
+}
+
+TEST(the_first_blocks_of_a_class_come_from_the_heap) {
+  /* a fresh thread: its first blocks of any class are medium chunks */
+  void *first = NULL;
+  pthread_t t;
+  pthread_create(&t, NULL, first_block, &first);
+  pthread_join(t, NULL);
+  ASSERT(first);
+  EXPECT(lw_segment_of(first) && lw_segment_of(first)->kind == LW_SEG_MEDIUM);
+  lw_free(first);
 }
 
 TEST(untouched_slots_cost_no_memory) {
