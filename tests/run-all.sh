@@ -112,7 +112,7 @@ stage_tsan() {
     -DLW_BUILD_TOOLS=OFF -DLW_BUILD_BENCH=OFF || return 1
   build_test_dirs "$dir" unit || return 1
   make -C "$dir/tests/stress" -j "$JOBS" --no-print-directory stress-stress-lw stress-thread_churn-lw || return 1
-  (cd "$dir" && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" \
+  (cd "$dir" && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/stress/tsan.supp:${TSAN_OPTIONS:-}" \
     ctest --output-on-failure -j "$JOBS" -R '^(unit\.|stress\..*\.lw$)')
 }
 
