@@ -190,7 +190,7 @@ static void *use_quick(lw_heap_t *h, lw_chunk_t *c) {
   size_t sz = lw_chunk_size(c);
   _lw_list_unlink(h, c);
   c->hdr = lw_hdr_make(c, sz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
-  lw_chunk_next(c)->hdr &= ~LW_CH_PREV_FREE;
+  lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
   h->unmerged_bytes -= sz;
   h->live_bytes += sz;
   return lw_chunk_payload(c);
@@ -210,7 +210,7 @@ static void *use_free(lw_heap_t *h, lw_chunk_t *c, size_t need) {
     h->free_bytes += sz - need;
     sz = need;
   } else {
-    lw_chunk_next(c)->hdr &= ~LW_CH_PREV_FREE;
+    lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
   }
   c->hdr = lw_hdr_make(c, sz, LW_CH_INUSE | prev);
   h->live_bytes += sz;
@@ -286,7 +286,7 @@ void _lw_heap_free(lw_heap_t *h, void *p) {
   size_t sz = lw_chunk_size(c);
   c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE));
   lw_chunk_set_footer(c);
-  lw_chunk_next(c)->hdr |= LW_CH_PREV_FREE;
+  lw_hdr_flags(lw_chunk_next(c), LW_CH_PREV_FREE, 0);
   _lw_bin_insert(h, c);
   h->live_bytes -= sz;
   h->unmerged_bytes += sz;
@@ -301,7 +301,7 @@ static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
   lw_chunk_t *t = (lw_chunk_t *)((uint8_t *)c + keep);
   t->hdr = lw_hdr_make(t, sz - keep, LW_CH_QUICK);
   lw_chunk_set_footer(t);
-  lw_chunk_next(t)->hdr |= LW_CH_PREV_FREE;
+  lw_hdr_flags(lw_chunk_next(t), LW_CH_PREV_FREE, 0);
   _lw_bin_insert(h, t);
   c->hdr = lw_hdr_make(c, keep, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
   h->live_bytes -= sz - keep;
@@ -327,7 +327,7 @@ bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
       else
         h->free_bytes -= nsz;
       c->hdr = lw_hdr_make(c, sz + nsz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
-      lw_chunk_next(c)->hdr &= ~LW_CH_PREV_FREE;
+      lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
       h->live_bytes += nsz;
       split_tail(h, c, need);
     } else {
@@ -338,7 +338,11 @@ bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
   return ok;
 }
 
-size_t _lw_heap_usable(const void *p) { return lw_chunk_size(lw_chunk_of(p)) - LW_CHUNK_OVERHEAD; }
+/* May run without the heap lock (malloc_usable_size, realloc) while a
+ * neighbour's free flips this header's P bit: an atomic read. */
+size_t _lw_heap_usable(const void *p) {
+  return (__atomic_load_n(&lw_chunk_of(p)->hdr, __ATOMIC_RELAXED) & LW_CH_SIZE_MASK) - LW_CHUNK_OVERHEAD;
+}
 
 /* malloc_trim: merge everything parked, release every big free chunk. */
 size_t _lw_heap_trim(lw_heap_t *h) {

@@ -171,6 +171,12 @@ static inline lw_chunk_t *lw_chunk_next(lw_chunk_t *c) {
 static inline void lw_chunk_set_footer(lw_chunk_t *c) {
   *(uint64_t *)((uint8_t *)c + lw_chunk_size(c) - 8) = lw_chunk_size(c);
 }
+/* Sets/clears flags of a chunk that may be in use by another thread (the
+ * P bit of the next chunk): heap lock held, but its owner may read the
+ * header without it (_lw_heap_usable), so the store is atomic. */
+static inline void lw_hdr_flags(lw_chunk_t *c, uint64_t set, uint64_t clear) {
+  __atomic_store_n(&c->hdr, (c->hdr | set) & ~clear, __ATOMIC_RELAXED);
+}
 static inline lw_chunk_t *lw_chunk_prev(lw_chunk_t *c) { /* only when P is set */
   return (lw_chunk_t *)((uint8_t *)c - *(uint64_t *)((uint8_t *)c - 8));
 }

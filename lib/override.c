@@ -39,6 +39,15 @@ int __posix_memalign(void **, size_t, size_t) LW_ALIAS(lw_posix_memalign);
 
 __attribute__((visibility("default"))) int malloc_trim(size_t pad) { return lw_trim(pad); }
 
+/* glibc's tunables mean nothing here: accepted and ignored. */
+__attribute__((visibility("default"))) int mallopt(int param, int value) {
+  (void)param;
+  (void)value;
+  return 1;
+}
+
+__attribute__((visibility("default"))) void malloc_stats(void) { lw_stats_print(NULL, NULL); }
+
 __attribute__((visibility("default"))) struct mallinfo2 mallinfo2(void) {
   lw_stats_t s;
   lw_stats(&s);
