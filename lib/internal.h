@@ -61,6 +61,7 @@ extern lw_tld_t _lw_tld_empty;
  * Sizes and addresses are multiples of the OS page size. Each returns NULL
  * (or -1) on failure with errno set, and emits the OS_* event. */
 void *_lw_os_map(size_t size);
+void *_lw_os_reserve(size_t size);
 void *_lw_os_map_aligned(size_t size, size_t align);
 int _lw_os_unmap(void *addr, size_t size);
 void _lw_os_decommit(void *addr, size_t size);

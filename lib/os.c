@@ -25,6 +25,14 @@ static void *os_mmap(void *hint, size_t size) {
 
 void *_lw_os_map(size_t size) { return os_mmap(NULL, size); }
 
+/* Address space for the allocator's own index (the segment map): mapped
+ * like the rest, but not counted in mapped_bytes, which speaks of memory
+ * that holds blocks; only the few pages it touches become resident. */
+void *_lw_os_reserve(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
 /* Maps `size` bytes aligned to `align` (a power of two above the page size)
  * by over-mapping and trimming both ends. */
 void *_lw_os_map_aligned(size_t size, size_t align) {

@@ -13,7 +13,7 @@ uint64_t *_lw_segmap;
 
 int _lw_segmap_init(void) {
   size_t bytes = ((size_t)1 << (LW_VA_BITS - LW_SEG_SHIFT)) / 8;
-  _lw_segmap = _lw_os_map(bytes);
+  _lw_segmap = _lw_os_reserve(bytes);
   if (!_lw_segmap) return -1;
   _lw_os_name(_lw_segmap, bytes, "lwmalloc:segmap");
   return 0;
