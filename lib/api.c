@@ -328,6 +328,7 @@ LW_API size_t lw_usable_size(const void *p) { return _lw_usable_size(p); }
 LW_API int lw_trim(size_t pad) {
   (void)pad;
   lw_ensure_init();
+  _lw_thread_sweep_abandoned();
   size_t released = _lw_pool_trim() + _lw_big_trim();
   for (unsigned i = 0; i < _lw_g.narenas; i++)
     if (_lw_heaps[i].can_grow) released += _lw_heap_trim(&_lw_heaps[i]);

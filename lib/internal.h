@@ -148,6 +148,7 @@ extern lw_tld_t _lw_tld_empty;
 lw_tld_t *_lw_tld_init(void);
 void _lw_thread_atfork(int phase);
 lw_tld_t *_lw_tld_list(void);
+void _lw_thread_sweep_abandoned(void);
 int _lw_thread_init(void);
 
 /* ---- heap.c: medium chunks --------------------------------------------- */

@@ -86,6 +86,15 @@ lw_tld_t *_lw_tld_init(void) {
   return tld;
 }
 
+/* malloc_trim: the pages of exited threads that remote frees emptied go
+ * back now rather than when a new thread adopts their records. Abandoned
+ * records belong to no thread, so under the lock this is their owner. */
+void _lw_thread_sweep_abandoned(void) {
+  pthread_mutex_lock(&threads.lock);
+  for (lw_tld_t *t = threads.abandoned; t; t = t->next_free) _lw_pool_abandon(t);
+  pthread_mutex_unlock(&threads.lock);
+}
+
 lw_tld_t *_lw_tld_list(void) {
   return __atomic_load_n(&threads.all, __ATOMIC_ACQUIRE);
 }

@@ -75,6 +75,20 @@ static void *short_lived(void *arg) {
   return NULL;
 }
 
+TEST(trim_returns_pages_that_remote_frees_emptied_after_their_thread_exited) {
+  lw_trim(0);
+  uint64_t before = used_of(512);
+  pthread_t a, b;
+  pthread_create(&a, NULL, alloc_all, (void *)(uintptr_t)512);
+  pthread_join(a, NULL);
+  pthread_create(&b, NULL, free_all, NULL); /* frees into an exited thread's pages */
+  pthread_join(b, NULL);
+  EXPECT(used_of(512) > before); /* still counted: nobody collected them */
+  lw_trim(0);
+  EXPECT(used_of(512) <= before);
+  lw_check();
+}
+
 TEST(thread_churn_reuses_thread_data) {
   for (int i = 0; i < 300; i++) {
     pthread_t t;
