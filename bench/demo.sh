@@ -94,9 +94,12 @@ if [ -x "$LWTRACE" ] && [ -x "$LWREPLAY" ]; then
   "$LWTRACE" info "$WORK/sqlite.lwt" || true
 
   # The peers that are installed (lwreplay loads them by soname).
+  # (ldconfig's list goes to a file first: `ldconfig -p | grep -q` under
+  # pipefail fails whenever grep stops reading early)
   allocators="lw,glibc"
+  ldconfig -p >"$WORK/ldconfig.txt"
   for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
-    if ldconfig -p | grep -q "${peer#*:}"; then allocators="$allocators,${peer%%:*}"; fi
+    if grep -q "${peer#*:}" "$WORK/ldconfig.txt"; then allocators="$allocators,${peer%%:*}"; fi
   done
   section "replay: lwreplay --compare=$allocators --runs $RUNS"
   timeout 1200 "$LWREPLAY" "$WORK/sqlite.lwt" --compare="$allocators" --runs "$RUNS"

@@ -9,10 +9,10 @@ cmake --install "$build" --prefix "$work/prefix" >/dev/null
 # 1. CMake package, static library
 cmake -S "$src/consumer" -B "$work/b" -DCMAKE_C_COMPILER="$cc" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/b" >/dev/null
-"$work/b/consumer" | grep -qx "ok" || { echo "find_package consumer failed"; exit 1; }
+[ "$("$work/b/consumer")" = ok ] || { echo "find_package consumer failed"; exit 1; }
 # 2. pkg-config, shared library (which also replaces malloc)
 libdir="$(dirname "$(find "$work/prefix" -name lwmalloc.pc)")"
 flags="$(PKG_CONFIG_PATH="$libdir" pkg-config --cflags --libs lwmalloc)"
 "$cc" -o "$work/pc" "$src/consumer/consumer.c" $flags
-LD_LIBRARY_PATH="$(dirname "$libdir")" "$work/pc" | grep -qx "ok" || { echo "pkg-config consumer failed"; exit 1; }
+[ "$(LD_LIBRARY_PATH="$(dirname "$libdir")" "$work/pc")" = ok ] || { echo "pkg-config consumer failed"; exit 1; }
 echo "install: find_package and pkg-config consumers built and ran"
