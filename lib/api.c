@@ -147,11 +147,7 @@ void *_lw_memalign(size_t align, size_t size) {
     if (c >= 0) return lw_pool_alloc(_lw_tld, (unsigned)c);
   }
   lw_ensure_init();
-  if (size + align >= _lw_g.large_threshold) {
-    lw_tld_t *tld = _lw_tld;
-    if (tld == &_lw_tld_empty && !_lw_tld_init()) return NULL;
-    return _lw_big_alloc(size, align, false);
-  }
+  if (size + align >= _lw_g.large_threshold) return _lw_big_alloc(size, align, false);
   return malloc_medium_large(size, align);
 }
 

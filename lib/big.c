@@ -192,14 +192,7 @@ size_t _lw_big_trim(void) {
   return bytes;
 }
 
-void _lw_big_atfork(int phase) {
-  if (phase == 0)
-    pthread_mutex_lock(&reg.lock);
-  else if (phase == 1)
-    pthread_mutex_unlock(&reg.lock);
-  else
-    pthread_mutex_init(&reg.lock, NULL);
-}
+void _lw_big_atfork(int phase) { lw_mutex_atfork(&reg.lock, phase); }
 
 static inline lw_large_t *large_of(const void *p) { return (lw_large_t *)((uint8_t *)p - sizeof(lw_large_t)); }
 static inline uint32_t large_tag(const void *p) {

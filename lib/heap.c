@@ -265,7 +265,7 @@ void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
 }
 
 /* ---- free ---------------------------------------------------------------------- */
-static lw_chunk_t *checked_chunk(const void *p, const char *op) {
+static lw_chunk_t *checked_chunk(const void *p) {
   lw_chunk_t *c = lw_chunk_of(p);
   uint64_t hdr = c->hdr;
   if (lw_unlikely(!(hdr & LW_CH_INUSE))) {
@@ -276,13 +276,12 @@ static lw_chunk_t *checked_chunk(const void *p, const char *op) {
   if ((hdr >> LW_CH_TAG_SHIFT) != lw_chunk_tag(c, sz) || sz < LW_CHUNK_MIN)
     _lw_report("corrupted chunk header (heap overflow?) at pointer", p);
 #endif
-  (void)op;
   return c;
 }
 
 void _lw_heap_free(lw_heap_t *h, void *p) {
   bool locked = heap_lock(h);
-  lw_chunk_t *c = checked_chunk(p, "free");
+  lw_chunk_t *c = checked_chunk(p);
   size_t sz = lw_chunk_size(c);
   c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE));
   lw_chunk_set_footer(c);
@@ -312,7 +311,7 @@ static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
 bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
   size_t need = chunk_need(size);
   bool locked = heap_lock(h);
-  lw_chunk_t *c = checked_chunk(p, "realloc");
+  lw_chunk_t *c = checked_chunk(p);
   size_t sz = lw_chunk_size(c);
   bool ok = true;
   if (need <= sz) {
@@ -384,12 +383,6 @@ lw_heap_t *_lw_heap_for(lw_tld_t *tld) {
 void _lw_heap_atfork(int phase) {
   for (unsigned i = 0; i < LW_MAX_ARENAS; i++) {
     lw_heap_t *h = &arenas[i];
-    if (!h->can_grow) continue;
-    if (phase == 0) /* real locks here: fork may come from any thread */
-      pthread_mutex_lock(&h->lock);
-    else if (phase == 1)
-      pthread_mutex_unlock(&h->lock);
-    else
-      pthread_mutex_init(&h->lock, NULL);
+    if (h->can_grow) lw_mutex_atfork(&h->lock, phase); /* real locks: fork may come from any thread */
   }
 }

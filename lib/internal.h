@@ -31,6 +31,17 @@
 #define lw_assert_internal(c) ((LW_DEBUG >= 2) ? LW_INSIST(c) : (void)0)
 #define lw_assert_expensive(c) ((LW_DEBUG >= 3) ? LW_INSIST(c) : (void)0)
 
+/* fork handling of one lock: phase 0 prepare (lock), 1 parent (unlock),
+ * 2 child (reinitialise). */
+static inline void lw_mutex_atfork(pthread_mutex_t *m, int phase) {
+  if (phase == 0)
+    pthread_mutex_lock(m);
+  else if (phase == 1)
+    pthread_mutex_unlock(m);
+  else
+    pthread_mutex_init(m, NULL);
+}
+
 static inline size_t lw_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 static inline uintptr_t lw_align_down(uintptr_t n, size_t a) { return n & ~(uintptr_t)(a - 1); }
 static inline bool lw_is_pow2(size_t x) { return x && !(x & (x - 1)); }
@@ -203,8 +214,7 @@ extern _Atomic uint64_t _lw_big_live;
 /* ---- check.c: invariant checks and error reports ------------------------ */
 int _lw_heap_check(lw_heap_t *h);
 int _lw_pool_check(void);
-lw_cold void _lw_fail(const char *file, int line, const char *what);
-lw_cold void _lw_report(const char *what, const void *p); /* prints, aborts */
+lw_cold void _lw_fail(const char *file, int line, const char *what); /* _lw_report: above */
 void _lw_write(const char *s);
 char *_lw_fmt_u64(char *out, uint64_t v, int base);
 static inline uint64_t lw_chunk_tag(const lw_chunk_t *c, uint64_t size) {
@@ -221,9 +231,6 @@ static inline lw_chunk_hdr_t lw_hdr_make(const lw_chunk_t *c, uint64_t size, uin
   return size | flags;
 #endif
 }
-
-/* ---- stats.c ------------------------------------------------------------ */
-void _lw_stats_at_exit(void);
 
 /* ---- live.c: shared-memory statistics page (LW_LIVE=1) ------------------ */
 void _lw_live_start(void);

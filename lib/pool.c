@@ -400,11 +400,4 @@ void _lw_pool_visit(void (*fn)(lw_page_t *pg, void *arg), void *arg) {
   pthread_mutex_unlock(&pages.lock);
 }
 
-void _lw_pool_atfork(int phase) {
-  if (phase == 0)
-    pthread_mutex_lock(&pages.lock);
-  else if (phase == 1)
-    pthread_mutex_unlock(&pages.lock);
-  else
-    pthread_mutex_init(&pages.lock, NULL);
-}
+void _lw_pool_atfork(int phase) { lw_mutex_atfork(&pages.lock, phase); }

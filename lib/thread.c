@@ -104,14 +104,8 @@ lw_tld_t *_lw_tld_list(void) {
  * half-way through an operation, so they are never reused (their memory
  * stays leaked in the child), and they are not adopted. */
 void _lw_thread_atfork(int phase) {
-  if (phase == 0) {
-    pthread_mutex_lock(&threads.lock);
-  } else if (phase == 1) {
-    pthread_mutex_unlock(&threads.lock);
-  } else {
-    pthread_mutex_init(&threads.lock, NULL);
-    /* abandoned tlds are complete; live ones of other threads may not be */
+  lw_mutex_atfork(&threads.lock, phase);
+  if (phase == 2) /* abandoned tlds are complete; live ones of other threads may not be */
     for (lw_tld_t *t = threads.all; t; t = t->next_all)
       if (t != _lw_tld && t->alive) t->alive = 2; /* 2: lost in a fork, never reused */
-  }
 }
