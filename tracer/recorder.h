@@ -24,15 +24,17 @@
 #define LWT_RING_SLACK 256          /* bytes mapped past a ring's end */
 #define LWT_DEFAULT_DEPTH 24
 #define LWT_DEFAULT_TIME_SHIFT 10    /* 1.024 us units */
+#define LWT_LINE 64                  /* cache line: data written by different threads stays apart */
 
 enum lane_state { LANE_FREE = 0, LANE_LIVE = 1, LANE_CLOSING = 2 };
 
 /* One single-producer ring. The producer (its thread) owns head and the
  * delta state; the writer owns tail. Bytes [tail, head) are complete lane
- * records not yet written to the file. */
+ * records not yet written to the file. Lanes are cache-line aligned and
+ * tail has a line of its own: two threads' lanes never share a line, and
+ * the writer's store to tail does not evict the producer's fields. */
 typedef struct lwt_lane_s {
-  _Atomic uint64_t head;
-  _Atomic uint64_t tail;
+  _Alignas(LWT_LINE) _Atomic uint64_t head;
   _Atomic int state;     /* enum lane_state; FREE -> LIVE by the producer's CAS */
   _Atomic int busy;      /* producer is inside a record (see lwt_rec_stop) */
   uint8_t *ring;
@@ -45,30 +47,35 @@ typedef struct lwt_lane_s {
   uint64_t lost;         /* records dropped, not yet reported by LOST */
   uint64_t records;      /* records put (producer); folded into g.records when freed */
   char name[16];         /* thread name last written (THREAD_START/NAME) */
+  _Alignas(LWT_LINE) _Atomic uint64_t tail;
 } lwt_lane_t;
 
+/* Cache lines: the fields every hook reads (first line) change only at
+ * start/stop/fork; seq, which every hook increments, has a line of its
+ * own, and so do the rarely written counters, so that no thread's
+ * increment evicts what the other threads read on every call. */
 typedef struct lwt_global_s {
-  _Atomic int enabled;          /* hooks record */
-  _Atomic uint64_t seq;         /* last sequence number handed out */
-  _Atomic uint64_t next_lane_id;
-  _Atomic uint64_t lost;        /* records dropped outside any lane */
-  _Atomic uint64_t records;     /* records put into lanes */
+  _Alignas(LWT_LINE) _Atomic int enabled; /* hooks record */
   _Atomic unsigned epoch;       /* bumped on start/fork: threads drop cached lanes */
-  _Atomic int writer_running;
-  _Atomic int writer_stop;
   uint64_t t0;                  /* CLOCK_MONOTONIC ns at start */
-  uint64_t t0_real;
   unsigned depth;               /* max stack depth (0 = no stacks) */
   unsigned time_shift;          /* lane times are in units of 2^time_shift ns */
+  uint32_t flags;               /* LWT_FLAG_* of the header */
+  _Atomic int writer_running;
+  _Alignas(LWT_LINE) _Atomic uint64_t seq; /* last sequence number handed out */
+  _Alignas(LWT_LINE) _Atomic uint64_t next_lane_id;
+  _Atomic uint64_t lost;        /* records dropped outside any lane */
+  _Atomic uint64_t records;     /* records put into lanes */
+  _Atomic int writer_stop;
   _Atomic int wake;             /* futex word: a lane is half full */
   _Atomic uint64_t waits;       /* times a producer waited for ring space */
-  uint32_t flags;               /* LWT_FLAG_* of the header */
+  uint64_t t0_real;
   int fd;
   int pid;
   char path[4096];
   char exec_path[4096];         /* set just before exec: the last record */
+  _Alignas(LWT_LINE) _Atomic int orphan_lock; /* guards lanes[0], the lane of exited threads */
   lwt_lane_t lanes[LWT_MAX_LANES];
-  _Atomic int orphan_lock;      /* guards lanes[0], the lane of exited threads */
 } lwt_global_t;
 
 extern lwt_global_t _lwt_g;

@@ -45,10 +45,11 @@ static struct {
   size_t esize;
   uint32_t max_entries;
   unsigned depth;
-  _Atomic uint32_t top;  /* entries handed out (may exceed max_entries) */
-  uint32_t emit_lo;      /* writer: entries below are EMITTED or DEAD */
   uint64_t own_lo, own_hi; /* code of this object (frames to skip) */
   int own_is_main;
+  /* written while recording: kept off the line every capture reads */
+  _Alignas(LWT_LINE) _Atomic uint32_t top; /* entries handed out (may exceed max_entries) */
+  _Alignas(LWT_LINE) uint32_t emit_lo;     /* writer: entries below are EMITTED or DEAD */
 } stk;
 
 static stk_entry_t *stk_entry(uint32_t idx) { return (stk_entry_t *)(stk.arena + (size_t)idx * stk.esize); }
