@@ -1,43 +1,56 @@
-/* callbuf: the importer's table of calls indexed by seq, in a shared
- * mapping of a memfd (tmpfs: RAM or swap, never written back to disk; an
- * unlinked file next to the database where memfd is missing), so that a
- * trace whose threads' chunks interleave in the file can be walked in seq
- * order without sorting, and lifetimes found later can be written back
- * into the allocating call's slot. 72 bytes per seq. */
+/* callbuf: the importer's reorder window, a ring of call slots indexed by
+ * seq. The trace interleaves the threads' chunks, so records arrive out of
+ * seq order (each thread's own records are in order; in practice a record
+ * arrives at most a few hundred thousand seqs late). The importer parks
+ * every call and allocator event in its slot, derives lifetimes at the
+ * front of the seqs that arrived without a gap, and writes a slot's row
+ * CALLBUF_BEHIND seqs later, so that a block freed by then carries its
+ * end in its own row. Fixed size (CALLBUF_SLOTS × 88 bytes, touched as
+ * used): memory does not grow with the trace. */
 #ifndef LWV_CALLBUF_H
 #define LWV_CALLBUF_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define CALLBUF_MARK 255 /* op of a slot holding a realloc's early free */
+#define CALLBUF_SLOTS (1u << 19) /* seqs held at once: disorder + CALLBUF_BEHIND */
+#define CALLBUF_BEHIND (1u << 16) /* seqs between deriving a slot and writing it */
+#define CALLBUF_MARK 255          /* op of a slot holding a realloc's early free */
+#define CALLBUF_EVENT 254         /* op of a slot holding an allocator event */
 
 typedef struct call_slot_s {
   uint64_t time_ns;
-  uint64_t size;     /* requested; MARK slots: unused */
-  uint64_t addr;     /* returned pointer (0: none) */
-  uint64_t in_addr;  /* pointer passed to free/realloc */
+  uint64_t size;     /* requested; EVENT: argument a */
+  uint64_t addr;     /* returned pointer (0: none); EVENT: argument b */
+  uint64_t in_addr;  /* pointer passed to free/realloc; EVENT: argument c */
   uint64_t free_seq; /* ops that free: seq of the free; MARK: seq of its realloc */
-  uint64_t end_seq;  /* set in pass 2: seq that freed the block made here (0: never) */
-  uint64_t freed;    /* set in pass 2: size of the block this call freed */
+  uint64_t end_seq;  /* seq that freed the block made here (0: not yet) */
+  uint64_t end_ns;   /* time of that free */
+  uint64_t freed;    /* ops that free: requested size of the block released */
   uint32_t tid, stack_id;
-  uint32_t align;
-  uint8_t op; /* 0: empty slot (seq of an event, or lost) */
-  uint8_t pad[3];
+  uint32_t align;    /* EVENT: kind */
+  uint32_t end_tid;  /* thread of that free */
+  uint8_t op;        /* 0: empty; lw_op_kind; CALLBUF_MARK; CALLBUF_EVENT; other */
+  uint8_t late_free; /* a realloc whose free seq was passed: frees with the call */
+  uint8_t pad[6];
 } call_slot_t;
 
 typedef struct callbuf_s {
-  call_slot_t *slots;
-  uint64_t cap; /* slots mapped */
-  uint64_t len; /* 1 + highest seq stored */
-  int fd;
+  call_slot_t *slots; /* CALLBUF_SLOTS of them, calloc'ed (pages touched as used) */
+  uint64_t tail;      /* oldest seq held: every seq below it was written out */
 } callbuf_t;
 
-/* Opens an empty buffer (memfd, else an unlinked file in dir). 0 or -1. */
-int callbuf_open(callbuf_t *b, const char *dir);
-/* The slot for seq (zeroed if never written), growing the mapping; NULL
- * on failure. Pointers stay valid only until the next callbuf_slot call. */
-call_slot_t *callbuf_slot(callbuf_t *b, uint64_t seq);
+/* Allocates the ring, holding seqs [tail, tail + CALLBUF_SLOTS). 0 or -1. */
+int callbuf_open(callbuf_t *b, uint64_t tail);
 void callbuf_close(callbuf_t *b);
+
+/* 1 if seq has a slot now (tail <= seq < tail + CALLBUF_SLOTS). */
+static inline int callbuf_holds(const callbuf_t *b, uint64_t seq) {
+  return seq >= b->tail && seq - b->tail < CALLBUF_SLOTS;
+}
+/* The slot of a seq that callbuf_holds. */
+static inline call_slot_t *callbuf_at(const callbuf_t *b, uint64_t seq) {
+  return &b->slots[seq & (CALLBUF_SLOTS - 1)];
+}
 
 #endif /* LWV_CALLBUF_H */

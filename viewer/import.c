@@ -1,14 +1,14 @@
-/* Trace → SQLite import.
+/* Trace → SQLite import, in one pass over the trace.
  *
- * Pass 1 streams the trace (through tracer/trace_read.h only): calls go to
- * a seq-indexed table (callbuf.c; the trace interleaves per-thread chunks,
- * so file order is not seq order), allocator events, modules and pool
- * snapshots to SQLite; stacks and threads are kept in memory and written at
- * the end of the pass, stacks symbolised from the module map (elfsym.c).
- * Pass 2 walks the calls in seq order merged with events and snapshots,
- * follows every block from allocation to free with an address map, and
- * records each block's end in its allocating call; it fills sites, threads
- * and time_index. Pass 3 appends the calls table in seq order.
+ * The trace is streamed through tracer/trace_read.h only. Calls and
+ * allocator events go to import_lifetimes.c, which puts them back in seq
+ * order (the trace interleaves per-thread chunks, so file order is not seq
+ * order) in a fixed-size reorder ring (callbuf.h), follows every block
+ * from allocation to free, and appends the calls and allocator_events
+ * tables in seq order. Modules and pool snapshots go to SQLite as they
+ * come; stacks and threads are kept in memory (bounded by the unique stacks
+ * and threads) and written at the end, stacks symbolised from the module
+ * map (elfsym.c). Memory does not grow with the trace's length.
  * Rows go through prepared statements in transactions of IMPORT_BATCH rows;
  * indexes are built after the load. */
 #include "import.h"
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,70 +29,9 @@
 
 /* ---- pass 1: the trace stream ----------------------------------------- */
 
-static int on_call(importer_t *im, const lwt_record_t *r) {
-  unsigned op = r->call.op;
-  call_slot_t *sl = callbuf_slot(&im->cb, r->seq);
-  if (sl == NULL) return fail(im, "%s", "cannot grow the call table (seq out of range?)");
-  if (sl->op != 0) {
-    im->dup_seqs++;
-    return 0;
-  }
-  sl->op = (uint8_t)op;
-  sl->time_ns = r->time_ns;
-  sl->tid = r->tid;
-  sl->stack_id = r->call.stack_id;
-  sl->size = lwt_op_has_size(op) ? r->call.size : 0;
-  sl->align = (uint32_t)r->call.align;
-  sl->addr = lwt_op_has_out(op) ? r->call.out_ptr : 0;
-  sl->in_addr = lwt_op_has_in(op) ? r->call.in_ptr : 0;
-  sl->free_seq = lwt_op_frees(op) && sl->in_addr ? r->call.free_seq : 0;
-  im->calls++;
-  thread_t_ *t = thread_get(im, r->tid);
-  if (t && !t->started) {
-    t->started = 1;
-    t->start_ns = r->time_ns;
-  }
-  /* a realloc releases its old block at free_seq, before it returns: a
-   * MARK slot there makes pass 2 free it in the right order. A failed
-   * realloc (NULL for a non-zero size) frees nothing. */
-  if (sl->free_seq != 0 && sl->free_seq < r->seq && !(sl->addr == 0 && sl->size != 0)) {
-    uint64_t seq = r->seq, in = sl->in_addr, time = r->time_ns;
-    call_slot_t *mark = callbuf_slot(&im->cb, sl->free_seq);
-    if (mark == NULL) return fail(im, "%s", "cannot grow the call table");
-    if (mark->op == 0) {
-      mark->op = CALLBUF_MARK;
-      mark->in_addr = in;
-      mark->free_seq = seq;
-      mark->time_ns = time;
-      mark->tid = r->tid;
-    }
-  }
-  return 0;
-}
-
-static int on_event(importer_t *im, const lwt_record_t *r) {
-  sqlite3_stmt *st = im->ins_event;
-  bind_u64(st, 1, r->seq, 0);
-  bind_u64(st, 2, r->time_ns, 0);
-  bind_u64(st, 3, r->tid, 0);
-  bind_u64(st, 4, r->event.kind, 0);
-  bind_u64(st, 5, r->event.a, 0);
-  bind_u64(st, 6, r->event.b, 0);
-  bind_u64(st, 7, r->event.c, 0);
-  im->events++;
-  event_t *v = grow(im->evs, &im->capevs, im->nevs + 1, sizeof *v);
-  if (v == NULL) return fail(im, "%s", "out of memory");
-  im->evs = v;
-  v[im->nevs++] = (event_t){r->seq, r->event.a, r->event.b, r->event.c, r->event.kind};
-  return step_reset(im, st);
-}
-
 static int on_snapshot(importer_t *im, const lwt_record_t *r) {
   sqlite3_stmt *st = im->ins_snap;
-  snap_t *v = grow(im->snapv, &im->capsnapv, im->snaps + 1, sizeof *v);
-  if (v == NULL) return fail(im, "%s", "out of memory");
-  im->snapv = v;
-  v[im->snaps] = (snap_t){r->seq, r->pool.mapped_bytes, r->pool.committed_bytes};
+  if (lwv_im_lt_snapshot(im, r->seq, r->pool.mapped_bytes, r->pool.committed_bytes) != 0) return -1;
   im->snaps++;
   bind_u64(st, 1, im->snaps, 0);
   bind_u64(st, 2, r->time_ns, 0);
@@ -119,8 +59,8 @@ static int on_record(importer_t *im, const lwt_record_t *r) {
   if (r->time_ns > im->end_ns) im->end_ns = r->time_ns;
   thread_t_ *t;
   switch (r->kind) {
-  case LWT_CALL: return on_call(im, r);
-  case LWT_EVENT: return on_event(im, r);
+  case LWT_CALL: return lwv_im_lt_call(im, r);
+  case LWT_EVENT: return lwv_im_lt_event(im, r);
   case LWT_MODULE: return lwv_im_on_module(im, r);
   case LWT_STACK: return lwv_im_on_stack(im, r);
   case LWT_POOL_SNAPSHOT: return on_snapshot(im, r);
@@ -133,12 +73,12 @@ static int on_record(importer_t *im, const lwt_record_t *r) {
     }
     if (r->thread.name && r->thread.name[0])
       snprintf(t->name, sizeof t->name, "%s", r->thread.name);
-    return 0;
+    return r->kind == LWT_THREAD_START ? lwv_im_lt_other(im, r->seq) : 0;
   case LWT_THREAD_EXIT:
     if ((t = thread_get(im, r->tid)) == NULL) return fail(im, "%s", "out of memory");
     t->exited = 1;
     t->end_ns = r->time_ns;
-    return 0;
+    return lwv_im_lt_other(im, r->seq);
   case LWT_PROCESS:
     if (r->process.argc > 0) {
       char args[1024] = "";
@@ -149,7 +89,7 @@ static int on_record(importer_t *im, const lwt_record_t *r) {
       return meta_put_text(im, "argv", args);
     }
     return 0;
-  case LWT_FORK: im->forks++; return 0;
+  case LWT_FORK: im->forks++; return r->seq ? lwv_im_lt_other(im, r->seq) : 0;
   case LWT_EXEC: im->execs++; return 0;
   case LWT_LOST: im->lost += r->lost.count; return 0;
   case LWT_END:
@@ -242,6 +182,7 @@ static int create_schema(importer_t *im, int indexes) {
 /* Finalizes every statement and closes the database (sqlite3_close fails,
  * keeping its lock, while a statement is open). */
 static void importer_close_db(importer_t *im) {
+  lwv_im_lt_free(im);
   sqlite3_stmt **sts[] = {&im->ins_call, &im->ins_event, &im->ins_module, &im->ins_snap,
                           &im->ins_class, &im->ins_ti, &im->ins_meta};
   for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
@@ -268,16 +209,13 @@ static void importer_free(importer_t *im) {
   free(im->sites);
   u64map_free(&im->stack_ids);
   u64map_free(&im->thread_ids);
-  callbuf_close(&im->cb);
-  free(im->evs);
-  free(im->snapv);
+  lwv_im_lt_free(im);
 }
 
 int lwv_import(const char *trace_path, const char *db_path, int show_progress,
                lwv_import_stats_t *stats, char *warn, size_t warnlen, char *err, size_t errlen) {
   importer_t im;
   memset(&im, 0, sizeof im);
-  im.cb.fd = -1;
   im.trace_path = trace_path;
   im.err = err;
   im.errlen = errlen;
@@ -298,15 +236,6 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   snprintf(tmp, sizeof tmp, "%s.tmp", db_path);
   unlink(tmp);
   int rc = -1, rrc;
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", db_path);
-  char *slash = strrchr(dir, '/');
-  if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-  else snprintf(dir, sizeof dir, ".");
-  if (callbuf_open(&im.cb, dir) != 0) {
-    snprintf(err, errlen, "%s: cannot create a temporary file: %s", dir, strerror(errno));
-    goto out;
-  }
   char reader_err[1300] = "";
   if (sqlite3_open_v2(tmp, &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "%s: cannot create database (choose another with --db): %s", tmp,
@@ -314,7 +243,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
     goto out;
   }
   if (exec_sql(&im, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-                    "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; PRAGMA page_size=16384; BEGIN") ||
+                    "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-16384; PRAGMA page_size=16384; BEGIN") ||
       create_schema(&im, 0) ||
       prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_event, "INSERT INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
@@ -322,14 +251,14 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
       prep(&im, &im.ins_snap, "INSERT INTO pool_snapshots VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_class, "INSERT INTO pool_classes VALUES(?,?,?,?,?)") ||
       prep(&im, &im.ins_ti, "INSERT INTO time_index VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
-      prep(&im, &im.ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)"))
+      prep(&im, &im.ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)") || lwv_im_lt_open(&im))
     goto out;
 
   lwt_record_t r;
   while ((rrc = lwt_next(rd, &r)) == 1) {
     if (on_record(&im, &r) != 0) goto out;
     if ((im.records & 0xffff) == 0 && im.file_size)
-      progress(&im, 0.45 * (double)lwt_offset(rd) / (double)im.file_size, "reading");
+      progress(&im, 0.85 * (double)lwt_offset(rd) / (double)im.file_size, "importing");
   }
   if (rrc < 0) {
     snprintf(reader_err, sizeof reader_err, "%s", lwt_error(rd));
@@ -340,14 +269,13 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
     if (warn && warnlen) snprintf(warn, warnlen, "%s (imported the %llu records before it)",
                                   reader_err, (unsigned long long)im.records);
   }
-  double t_pass1 = now_s(), c_pass1 = cpu_s();
   const lwt_header_t *h = lwt_header(rd);
   char version[32];
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
-  double t_sym = 0, t_pass2 = 0, t_pass3 = 0, c_sym = 0, c_pass2 = 0, c_pass3 = 0;
-  if (write_lookups(&im) || lwv_im_write_stacks(&im) || lwv_im_source_lines(&im) || ((t_sym = now_s()), (c_sym = cpu_s()), lwv_im_pass2(&im)) ||
-      ((t_pass2 = now_s()), (c_pass2 = cpu_s()), lwv_im_pass3(&im)) || lwv_im_live_index(&im) ||
-      ((t_pass3 = now_s()), (c_pass3 = cpu_s()), write_aggregates(&im)) ||
+  double t_stream = 0, c_stream = 0, t_sym = 0, c_sym = 0;
+  if (lwv_im_lt_finish(&im) || ((t_stream = now_s()), (c_stream = cpu_s()), write_lookups(&im)) ||
+      lwv_im_write_stacks(&im) || lwv_im_source_lines(&im) ||
+      ((t_sym = now_s()), (c_sym = cpu_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||
       meta_put_text(&im, "trace_path", trace_path) ||
       meta_put_int(&im, "trace_size", (int64_t)st.st_size) ||
@@ -372,13 +300,15 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   if (create_schema(&im, 1) || meta_put_int(&im, "complete", 1) || exec_sql(&im, "COMMIT"))
     goto out;
   importer_close_db(&im);
-  if (getenv("LWV_TIMING"))
+  if (getenv("LWV_TIMING")) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
-            "lwview: wall/cpu s: read %.2f/%.2f  symbols %.2f/%.2f  lifetimes %.2f/%.2f"
-            "  calls table %.2f/%.2f  indexes %.2f/%.2f\n",
-            t_pass1 - im.t_start, c_pass1, t_sym - t_pass1, c_sym - c_pass1, t_pass2 - t_sym,
-            c_pass2 - c_sym, t_pass3 - t_pass2, c_pass3 - c_pass2, now_s() - t_pass3,
-            cpu_s() - c_pass3);
+            "lwview: wall/cpu s: read+derive+write %.2f/%.2f  symbols %.2f/%.2f"
+            "  indexes %.2f/%.2f; %llu long-lived blocks updated; max RSS %ld MB\n",
+            t_stream - im.t_start, c_stream, t_sym - t_stream, c_sym - c_stream, now_s() - t_sym,
+            cpu_s() - c_sym, (unsigned long long)im.long_lived, ru.ru_maxrss / 1024);
+  }
   if (rename(tmp, db_path) != 0) {
     snprintf(err, errlen, "%s: %s", db_path, strerror(errno));
     goto out;

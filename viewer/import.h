@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LWV_SCHEMA_VERSION 5
+#define LWV_SCHEMA_VERSION 6
 
 typedef struct lwv_import_stats_s {
   uint64_t records; /* trace records read */

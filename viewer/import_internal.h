@@ -1,6 +1,7 @@
-/* Shared state of the importer's passes (import.c: driver and pass 1;
+/* Shared state of the importer (import.c: driver and the record stream;
  * import_stacks.c: modules, stacks, symbolisation; import_lifetimes.c:
- * passes 2 and 3). Not part of lwview's interface. */
+ * calls and events in seq order: lifetimes, the calls table, time_index).
+ * Not part of lwview's interface. */
 #ifndef LWV_IMPORT_INTERNAL_H
 #define LWV_IMPORT_INTERNAL_H
 
@@ -19,7 +20,6 @@
 
 #define IMPORT_BATCH 250000     /* rows per transaction */
 #define TI_TARGET 2048          /* time_index: aim for this many stretches, */
-#define TI_MAX_CALLS 1024       /* each of at most this many calls */
 #define IVL_INF (1ULL << 40)    /* end of a block never freed */
 #define IVL_LEVELS 41           /* interval-index levels: 0..40 */
 
@@ -47,12 +47,7 @@ typedef struct site_s {
   uint64_t allocs, bytes, max_size, leaked, leaked_bytes;
 } site_t;
 
-/* Allocator events and snapshot totals, kept for pass 2's merge by seq. */
-typedef struct event_s {
-  uint64_t seq, a, b, c;
-  unsigned kind;
-} event_t;
-
+/* Snapshot totals, applied when the calls reach their seq. */
 typedef struct snap_s {
   uint64_t seq, mapped, committed;
 } snap_t;
@@ -81,11 +76,8 @@ typedef struct importer_s {
   u64map_t thread_ids; /* tid -> index */
   site_t *sites;       /* indexed by stack id (grown on demand) */
   size_t capsites;
-  callbuf_t cb;        /* every call, by seq */
-  event_t *evs;
-  size_t nevs, capevs;
-  snap_t *snapv;
-  size_t capsnapv;
+  struct lifetimes_s *lt; /* import_lifetimes.c's state */
+  uint64_t long_lived; /* blocks whose end came after their row was written */
   uint64_t dup_seqs;   /* records whose seq was already taken (corrupt input) */
 
   uint64_t records, calls, events, snaps, lost, last_seq, end_ns, forks, execs;
@@ -172,8 +164,8 @@ static inline void *grow(void *p, size_t *cap, size_t need, size_t elem) {
   return np;
 }
 
-/* Progress bar on stderr: phase weights pass 1 = 0..70%, pass 2 = 70..95%,
- * indexes = 95..100%. Drawn only after the import has run 0.3 s. */
+/* Progress bar on stderr: the record stream = 0..85%, stacks and
+ * indexes = 85..100%. Drawn only after the import has run 0.3 s. */
 static inline void progress(importer_t *im, double frac, const char *phase) {
   if (!im->progress) return;
   double t = now_s();
@@ -219,9 +211,16 @@ int lwv_im_write_stacks(importer_t *im); /* symbolises and writes stacks, frames
 /* import_source.c */
 int lwv_im_source_lines(importer_t *im); /* symbols.source through batched addr2line */
 
-/* import_lifetimes.c */
-int lwv_im_pass2(importer_t *im); /* lifetimes, sites, threads, time_index */
-int lwv_im_pass3(importer_t *im); /* the calls table */
-int lwv_im_live_index(importer_t *im); /* the live_index table */
+/* import_lifetimes.c: records with a seq, in file order; derived and
+ * written in seq order (calls, allocator_events, live_index, time_index,
+ * site_stretches; sites and threads are filled in memory) */
+typedef struct lifetimes_s lifetimes_t;
+int lwv_im_lt_open(importer_t *im);
+int lwv_im_lt_call(importer_t *im, const lwt_record_t *r);
+int lwv_im_lt_event(importer_t *im, const lwt_record_t *r);
+int lwv_im_lt_other(importer_t *im, uint64_t seq); /* thread start/exit, fork */
+int lwv_im_lt_snapshot(importer_t *im, uint64_t seq, uint64_t mapped, uint64_t committed);
+int lwv_im_lt_finish(importer_t *im); /* the rest, leaks, time_index, meta */
+void lwv_im_lt_free(importer_t *im);
 
 #endif /* LWV_IMPORT_INTERNAL_H */

@@ -1,8 +1,26 @@
-/* Importer passes 2 and 3: block lifetimes in seq order, then the calls
- * table (see import.c for the whole picture). */
+/* Importer: the seq-ordered stream. Records reach the importer in file
+ * order; calls and allocator events are parked in the reorder ring
+ * (callbuf.h) at their seq. As soon as the seqs from `next` on have all
+ * arrived, they are derived in seq order: every block is followed by
+ * address from allocation to free (the live map: bounded by the live
+ * blocks), sites, threads and time_index accumulate, and a free records
+ * the end of the block it released. CALLBUF_BEHIND seqs later a slot is
+ * written: calls rows and allocator_events rows are appended in seq order
+ * (the fastest SQLite insert), 32 per statement. A block freed after its
+ * row was written (a long-lived one) gets its end through one UPDATE; its
+ * live_index row is inserted when it ends (leaks: at the end of the trace).
+ *
+ * Memory is the ring, the live map, one site_stretches entry per stack and
+ * time_index stretch, and time_index itself, which is kept at 2048..4096
+ * stretches by merging neighbours pairwise (doubling the stretch bounds)
+ * whenever it reaches 4096: none of it grows with the trace's length. */
 #include "import_internal.h"
 
-/* ---- pass 2: lifetimes and aggregates in seq order --------------------- */
+#define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise when full */
+#define CALL_COLS 14
+#define CALL_ROWS 32 /* rows per multi-row INSERT into calls */
+#define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
+#define SLOT_SKIP 253 /* op of the slot of a seq'd record that is neither (thread start...) */
 
 /* Interval-index key of a lifetime [seq, end): the smallest aligned dyadic
  * range of seqs holding [seq, end-1], as level << 41 | seq >> level, level
@@ -15,282 +33,66 @@ static uint64_t ivl_key(uint64_t seq, uint64_t end) {
   return (uint64_t)level << 41 | seq >> level;
 }
 
-typedef struct pass2_s {
-  u64map_t addrs;   /* live block address -> seq of its allocating call */
+typedef struct live_s { /* a live block (value of the address map: index) */
+  uint64_t seq, size;
+  uint32_t stack_id, tid;
+  uint32_t stretch; /* time_index stretch of its allocation, numbered as */
+  uint32_t gen;     /* ... after `gen` pairwise merges */
+} live_t;
+
+typedef struct ti_row_s {
+  uint64_t t0, t1, seq0, seq1, calls, alloc, freed, live_bytes, live_max, live_blocks;
+  uint64_t mapped, committed, coalesce_runs;
+  int have_committed;
+} ti_row_t;
+
+typedef struct site_stretch_s {
+  uint64_t stretch, stack, allocs, bytes, leaked, leaked_bytes;
+} site_stretch_t;
+
+struct lifetimes_s {
+  callbuf_t ring;
+  int started;
+  uint64_t next;   /* every seq below it was derived */
+  uint64_t hi;     /* 1 + highest seq parked */
+  uint64_t wscan;  /* next seq to scan for writing (tail <= wscan <= next) */
+  uint64_t pend[CALL_ROWS]; /* calls scanned, not yet inserted */
+  int npend;
+  uint64_t livebuf[LIVE_ROWS][2]; /* live_index rows not yet inserted */
+  int nlive;
+  sqlite3_stmt *ins_calls, *ins_lives, *ins_live, *upd_end;
+
+  u64map_t addrs; /* live block address -> index in lv */
+  live_t *lv;
+  size_t nlv, caplv;
+  uint64_t *lvfree; /* free indexes of lv */
+  size_t nlvfree, caplvfree;
+
+  snap_t *snaps; /* pool snapshots not yet reached */
+  size_t snap_head, nsnaps, capsnaps;
+
   u64map_t regions; /* OS mapping start -> bytes */
   uint64_t live_bytes, live_blocks, peak_live, peak_seq, committed;
   /* mapped = snap_mapped + (ev_mapped - ev_at_snap): the latest snapshot's
    * own counter moved by the OS events since (mappings made before the
    * trace started appear in snapshots but never as events) */
   int64_t mapped, ev_mapped, snap_mapped, ev_at_snap;
-  uint64_t coalesce_runs, unknown_frees, reused_live;
+  uint64_t coalesce_runs, unknown_frees, reused_live, late, updates, skipped, derived;
   int have_committed;
-  /* current time_index stretch */
-  uint64_t ti_id, ti_calls, ti_t0, ti_t1, ti_seq0, ti_seq1, ti_alloc, ti_freed, ti_max;
-  uint64_t t_max;
-  uint64_t ti_calls_cap, ti_ns_cap; /* stretch bounds for this trace */
-  uint64_t *ti_seq0s;                /* first seq of every flushed stretch */
-  size_t capseq0s;
-  /* site_stretches rows: (stretch << 32 | stack id) -> index in ss */
-  u64map_t ss_index;
-  struct site_stretch_s {
-    uint64_t stretch, stack, allocs, bytes, leaked, leaked_bytes;
-  } *ss;
+
+  ti_row_t *ti;  /* finished stretches (TI_KEEP) */
+  size_t nti;
+  ti_row_t cur;  /* the stretch being filled (cur.calls calls so far) */
+  uint64_t t_max, ti_calls_cap, ti_ns_cap;
+  uint32_t gen;  /* pairwise merges so far */
+  u64map_t ss_index; /* (stretch << 32 | stack id) + 1 -> index in ss */
+  site_stretch_t *ss;
   size_t nss, capss;
-} pass2_t;
+};
 
-/* The site_stretches row of (stretch, stack), created on first use. */
-static struct site_stretch_s *site_stretch(pass2_t *p, uint64_t stretch, uint32_t stack) {
-  int added;
-  uint64_t *slot = u64map_put(&p->ss_index, stretch << 32 | stack, &added);
-  if (slot == NULL) return NULL;
-  if (added) {
-    struct site_stretch_s *v = grow(p->ss, &p->capss, p->nss + 1, sizeof *v);
-    if (v == NULL) return NULL;
-    p->ss = v;
-    v[p->nss] = (struct site_stretch_s){stretch, stack, 0, 0, 0, 0};
-    *slot = p->nss++;
-  }
-  return &p->ss[*slot];
-}
+/* ---- writing rows ------------------------------------------------------ */
 
-/* Ends the live block at addr at seq `end`; returns its size (0 if the
- * address held no block we saw allocated). */
-static uint64_t block_end(importer_t *im, pass2_t *p, uint64_t addr, uint64_t end, uint32_t tid) {
-  uint64_t *v = u64map_get(&p->addrs, addr);
-  if (v == NULL) {
-    p->unknown_frees++;
-    return 0;
-  }
-  call_slot_t *a = &im->cb.slots[*v];
-  a->end_seq = end;
-  p->live_bytes -= a->size;
-  p->live_blocks--;
-  p->ti_freed += a->size;
-  thread_t_ *t = thread_get(im, tid);
-  if (t) {
-    t->frees++;
-    t->freed_bytes += a->size;
-  }
-  u64map_del(&p->addrs, addr);
-  return a->size;
-}
-
-static int block_start(importer_t *im, pass2_t *p, uint64_t seq) {
-  const call_slot_t *sl = &im->cb.slots[seq];
-  if (u64map_get(&p->addrs, sl->addr) != NULL) {
-    /* still live in our model: its free was not seen (a free of memory
-     * the recorder missed); end it here */
-    p->reused_live++;
-    block_end(im, p, sl->addr, seq, sl->tid);
-  }
-  int added;
-  uint64_t *v = u64map_put(&p->addrs, sl->addr, &added);
-  site_t *s = site_get(im, sl->stack_id);
-  thread_t_ *t = thread_get(im, sl->tid);
-  struct site_stretch_s *ss = site_stretch(p, p->ti_id + 1, sl->stack_id);
-  if (v == NULL || s == NULL || t == NULL || ss == NULL) return fail(im, "%s", "out of memory");
-  *v = seq;
-  ss->allocs++;
-  ss->bytes += sl->size;
-  p->live_bytes += sl->size;
-  p->live_blocks++;
-  p->ti_alloc += sl->size;
-  if (p->live_bytes > p->ti_max) p->ti_max = p->live_bytes;
-  if (p->live_bytes > p->peak_live) {
-    p->peak_live = p->live_bytes;
-    p->peak_seq = seq;
-  }
-  s->allocs++;
-  s->bytes += sl->size;
-  if (sl->size > s->max_size) s->max_size = sl->size;
-  t->allocs++;
-  t->alloc_bytes += sl->size;
-  return 0;
-}
-
-static int ti_flush(importer_t *im, pass2_t *p) {
-  if (p->ti_calls == 0) return 0;
-  uint64_t *s0 = grow(p->ti_seq0s, &p->capseq0s, p->ti_id + 1, sizeof *s0);
-  if (s0 == NULL) return fail(im, "%s", "out of memory");
-  p->ti_seq0s = s0;
-  s0[p->ti_id] = p->ti_seq0;
-  sqlite3_stmt *st = im->ins_ti;
-  bind_u64(st, 1, ++p->ti_id, 0);
-  bind_u64(st, 2, p->ti_t0, 0);
-  bind_u64(st, 3, p->ti_t1, 0);
-  bind_u64(st, 4, p->ti_seq0, 0);
-  bind_u64(st, 5, p->ti_seq1, 0);
-  bind_u64(st, 6, p->ti_calls, 0);
-  bind_u64(st, 7, p->ti_alloc, 0);
-  bind_u64(st, 8, p->ti_freed, 0);
-  bind_u64(st, 9, p->live_bytes, 0);
-  bind_u64(st, 10, p->ti_max, 0);
-  bind_u64(st, 11, p->live_blocks, 0);
-  bind_u64(st, 12, (uint64_t)p->mapped, 0);
-  if (p->have_committed) bind_u64(st, 13, p->committed, 0);
-  else sqlite3_bind_null(st, 13);
-  bind_u64(st, 14, p->coalesce_runs, 0);
-  p->ti_calls = p->ti_alloc = p->ti_freed = 0;
-  return step_reset(im, st);
-}
-
-static void apply_event(pass2_t *p, const event_t *e) {
-  int added;
-  uint64_t *sz;
-  switch (e->kind) {
-  case LW_EV_COALESCE_RUN: p->coalesce_runs++; break;
-  case LW_EV_OS_MAP:
-    p->ev_mapped += (int64_t)e->b;
-    if ((sz = u64map_put(&p->regions, e->a, &added)) != NULL) *sz = e->b;
-    break;
-  case LW_EV_OS_UNMAP:
-    p->ev_mapped -= (int64_t)e->b;
-    if ((sz = u64map_get(&p->regions, e->a)) != NULL && *sz <= e->b) u64map_del(&p->regions, e->a);
-    break;
-  case LW_EV_OS_REMAP:
-    if ((sz = u64map_get(&p->regions, e->a)) != NULL) {
-      p->ev_mapped -= (int64_t)*sz;
-      u64map_del(&p->regions, e->a);
-    }
-    p->ev_mapped += (int64_t)e->c;
-    if ((sz = u64map_put(&p->regions, e->b, &added)) != NULL) *sz = e->c;
-    break;
-  default: break;
-  }
-  p->mapped = p->snap_mapped + (p->ev_mapped - p->ev_at_snap);
-  if (p->mapped < 0) p->mapped = 0;
-}
-
-static int event_cmp(const void *a, const void *b) {
-  const event_t *x = a, *y = b;
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Pass 2: walks the call table in seq order (merging events and
- * snapshots), follows every block by address, and writes back each
- * block's end and each free's size; fills sites, threads and time_index. */
-int lwv_im_pass2(importer_t *im) {
-  pass2_t p;
-  memset(&p, 0, sizeof p);
-  /* about TI_TARGET stretches whatever the trace's length and pace */
-  p.ti_calls_cap = im->calls / TI_TARGET;
-  if (p.ti_calls_cap < 8) p.ti_calls_cap = 8;
-  if (p.ti_calls_cap > TI_MAX_CALLS) p.ti_calls_cap = TI_MAX_CALLS;
-  p.ti_ns_cap = im->end_ns / TI_TARGET;
-  if (p.ti_ns_cap < 1000) p.ti_ns_cap = 1000;
-  qsort(im->evs, im->nevs, sizeof *im->evs, event_cmp);
-  size_t ei = 0, si = 0;
-  int rc = -1;
-  call_slot_t *slots = im->cb.slots;
-  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
-    call_slot_t *sl = &slots[seq];
-    if (sl->op == 0) continue;
-    for (; ei < im->nevs && im->evs[ei].seq < seq; ei++) apply_event(&p, &im->evs[ei]);
-    for (; si < im->snaps && im->snapv[si].seq <= seq; si++) {
-      p.snap_mapped = (int64_t)im->snapv[si].mapped;
-      p.ev_at_snap = p.ev_mapped;
-      p.mapped = p.snap_mapped;
-      p.committed = im->snapv[si].committed;
-      p.have_committed = 1;
-    }
-    if (sl->op == CALLBUF_MARK) { /* a realloc's free, at its own seq */
-      uint64_t freed = block_end(im, &p, sl->in_addr, seq, sl->tid);
-      if (sl->free_seq < im->cb.len) slots[sl->free_seq].freed = freed;
-      continue;
-    }
-    if (p.ti_calls > 0 && (p.ti_calls >= p.ti_calls_cap || sl->time_ns > p.ti_t0 + p.ti_ns_cap))
-      if (ti_flush(im, &p) != 0) goto out;
-    if (sl->time_ns > p.t_max) p.t_max = sl->time_ns;
-    if (p.ti_calls == 0) {
-      p.ti_t0 = p.t_max;
-      p.ti_seq0 = seq;
-      p.ti_max = p.live_bytes;
-    }
-    p.ti_calls++;
-    p.ti_t1 = p.t_max;
-    p.ti_seq1 = seq;
-    thread_t_ *t = thread_get(im, sl->tid);
-    if (t == NULL) {
-      fail(im, "%s", "out of memory");
-      goto out;
-    }
-    t->calls++;
-    unsigned op = sl->op;
-    /* the free part first, unless a MARK slot ordered it earlier */
-    int frees = sl->free_seq != 0 && sl->free_seq >= seq;
-    if (frees && lwt_op_has_free_seq(op) && sl->addr == 0 && sl->size != 0)
-      frees = 0; /* failed realloc: the old block stays */
-    if (frees) sl->freed = block_end(im, &p, sl->in_addr, seq, sl->tid);
-    if (sl->addr != 0 && block_start(im, &p, seq) != 0) goto out;
-    if ((seq & 0xfffff) == 0 && im->cb.len)
-      progress(im, 0.45 + 0.10 * (double)seq / (double)im->cb.len, "deriving");
-  }
-  for (; ei < im->nevs; ei++) apply_event(&p, &im->evs[ei]);
-  if (ti_flush(im, &p) != 0) goto out;
-
-  /* blocks still live at the end: leaks */
-  for (size_t i = 0; i < p.addrs.cap; i++) {
-    if (p.addrs.keys[i] == 0) continue;
-    const call_slot_t *b = &slots[p.addrs.vals[i]];
-    site_t *s = site_get(im, b->stack_id);
-    thread_t_ *t = thread_get(im, b->tid);
-    if (s == NULL || t == NULL) {
-      fail(im, "%s", "out of memory");
-      goto out;
-    }
-    s->leaked++;
-    s->leaked_bytes += b->size;
-    t->leaked_bytes += b->size;
-    size_t lo = 0, hi = p.ti_id; /* its stretch: the last one starting at or before it */
-    while (lo < hi) {
-      size_t mid = lo + (hi - lo) / 2;
-      if (p.ti_seq0s[mid] <= p.addrs.vals[i]) lo = mid + 1;
-      else hi = mid;
-    }
-    struct site_stretch_s *ss = site_stretch(&p, lo, b->stack_id);
-    if (ss == NULL) {
-      fail(im, "%s", "out of memory");
-      goto out;
-    }
-    ss->leaked++;
-    ss->leaked_bytes += b->size;
-  }
-  sqlite3_stmt *ins_ss = NULL;
-  if (prep(im, &ins_ss, "INSERT INTO site_stretches VALUES(?,?,?,?,?,?)")) goto out;
-  for (size_t i = 0; i < p.nss; i++) {
-    const uint64_t *f = &p.ss[i].stretch;
-    for (int c = 0; c < 6; c++) bind_u64(ins_ss, c + 1, f[c], 0);
-    if (step_reset(im, ins_ss) != 0) {
-      sqlite3_finalize(ins_ss);
-      goto out;
-    }
-  }
-  sqlite3_finalize(ins_ss);
-  if (meta_put_int(im, "peak_live_bytes", (int64_t)p.peak_live) ||
-      meta_put_int(im, "peak_live_seq", (int64_t)p.peak_seq) ||
-      meta_put_int(im, "final_live_bytes", (int64_t)p.live_bytes) ||
-      meta_put_int(im, "final_live_blocks", (int64_t)p.live_blocks) ||
-      meta_put_int(im, "unknown_frees", (int64_t)p.unknown_frees) ||
-      meta_put_int(im, "reused_live", (int64_t)p.reused_live) ||
-      meta_put_int(im, "duplicate_seqs", (int64_t)im->dup_seqs))
-    goto out;
-  rc = 0;
-out:
-  u64map_free(&p.addrs);
-  u64map_free(&p.regions);
-  u64map_free(&p.ss_index);
-  free(p.ss);
-  free(p.ti_seq0s);
-  return rc;
-}
-
-#define CALL_COLS 14
-#define CALL_ROWS 32 /* rows per multi-row INSERT: less per-statement work */
-
-/* Binds the calls row for seq at parameter offset base (0-based column). */
-static void bind_call(const callbuf_t *cb, sqlite3_stmt *st, int base, uint64_t seq) {
-  const call_slot_t *sl = &cb->slots[seq];
+static void bind_call(sqlite3_stmt *st, int base, uint64_t seq, const call_slot_t *sl) {
   bind_u64(st, base + 1, seq, 0);
   bind_u64(st, base + 2, sl->time_ns, 0);
   bind_u64(st, base + 3, sl->tid, 0);
@@ -302,10 +104,10 @@ static void bind_call(const callbuf_t *cb, sqlite3_stmt *st, int base, uint64_t 
   bind_u64(st, base + 8, sl->in_addr, 1);
   bind_u64(st, base + 9, sl->free_seq, 1);
   bind_u64(st, base + 10, sl->stack_id, 1);
-  if (sl->addr != 0 && sl->end_seq != 0 && sl->end_seq < cb->len) {
+  if (sl->addr != 0 && sl->end_seq != 0) {
     bind_u64(st, base + 11, sl->end_seq, 0);
-    bind_u64(st, base + 12, cb->slots[sl->end_seq].time_ns, 0);
-    bind_u64(st, base + 13, cb->slots[sl->end_seq].tid, 0);
+    bind_u64(st, base + 12, sl->end_ns, 0);
+    bind_u64(st, base + 13, sl->end_tid, 0);
   } else {
     for (int i = 11; i <= 13; i++) sqlite3_bind_null(st, base + i);
   }
@@ -313,95 +115,614 @@ static void bind_call(const callbuf_t *cb, sqlite3_stmt *st, int base, uint64_t 
   else sqlite3_bind_null(st, base + 14);
 }
 
-/* Pass 3: the calls table, appended in seq order (SQLite's fastest
- * insert) CALL_ROWS rows per statement, each row with its block's end and
- * interval-index key. */
-int lwv_im_pass3(importer_t *im) {
-  char *sql = malloc(64 + CALL_ROWS * (2 * CALL_COLS + 4));
-  if (sql == NULL) return fail(im, "%s", "out of memory");
+static int insert_event(importer_t *im, uint64_t seq, const call_slot_t *sl) {
+  sqlite3_stmt *st = im->ins_event;
+  bind_u64(st, 1, seq, 0);
+  bind_u64(st, 2, sl->time_ns, 0);
+  bind_u64(st, 3, sl->tid, 0);
+  bind_u64(st, 4, sl->align, 0);
+  bind_u64(st, 5, sl->size, 0);
+  bind_u64(st, 6, sl->addr, 0);
+  bind_u64(st, 7, sl->in_addr, 0);
+  return step_reset(im, st);
+}
+
+/* Empties the slots below limit (all written): the ring's room moves on. */
+static void release_upto(lifetimes_t *lt, uint64_t limit) {
+  for (uint64_t s = lt->ring.tail; s < limit; s++) memset(callbuf_at(&lt->ring, s), 0, sizeof(call_slot_t));
+  if (limit > lt->ring.tail) lt->ring.tail = limit;
+}
+
+/* Inserts the pending calls (all of them, one statement when there are
+ * CALL_ROWS) and drops their slots and everything before from the ring. */
+static int flush_pending(importer_t *im, lifetimes_t *lt) {
+  if (lt->npend == 0) return 0;
+  int rc = 0;
+  if (lt->npend == CALL_ROWS) {
+    for (int r = 0; r < CALL_ROWS; r++)
+      bind_call(lt->ins_calls, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+    rc = step_reset(im, lt->ins_calls);
+  } else {
+    for (int r = 0; r < lt->npend && rc == 0; r++) {
+      bind_call(im->ins_call, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+      rc = step_reset(im, im->ins_call);
+    }
+  }
+  release_upto(lt, lt->pend[lt->npend - 1] + 1);
+  lt->npend = 0;
+  return rc;
+}
+
+/* Writes every slot below `limit` (limit <= next) and frees their room. */
+static int write_upto(importer_t *im, lifetimes_t *lt, uint64_t limit) {
+  for (; lt->wscan < limit; lt->wscan++) {
+    call_slot_t *sl = callbuf_at(&lt->ring, lt->wscan);
+    if (sl->op == CALLBUF_EVENT) {
+      if (insert_event(im, lt->wscan, sl) != 0) return -1;
+    } else if (sl->op != 0 && sl->op != CALLBUF_MARK && sl->op != SLOT_SKIP) {
+      lt->pend[lt->npend++] = lt->wscan;
+      if (lt->npend == CALL_ROWS && flush_pending(im, lt) != 0) return -1;
+    }
+  }
+  if (lt->npend == 0) release_upto(lt, lt->wscan); /* nothing waits: drop the scanned slots */
+  return 0;
+}
+
+static int live_index_put(importer_t *im, lifetimes_t *lt, uint64_t seq, uint64_t end) {
+  lt->livebuf[lt->nlive][0] = ivl_key(seq, end);
+  lt->livebuf[lt->nlive][1] = seq;
+  if (++lt->nlive < LIVE_ROWS) return 0;
+  for (int r = 0; r < LIVE_ROWS; r++) {
+    sqlite3_bind_int64(lt->ins_lives, 2 * r + 1, (sqlite3_int64)lt->livebuf[r][0]);
+    sqlite3_bind_int64(lt->ins_lives, 2 * r + 2, (sqlite3_int64)lt->livebuf[r][1]);
+  }
+  lt->nlive = 0;
+  return step_reset(im, lt->ins_lives);
+}
+
+static int live_index_flush(importer_t *im, lifetimes_t *lt) {
+  int rc = 0;
+  for (int r = 0; r < lt->nlive && rc == 0; r++) {
+    sqlite3_bind_int64(lt->ins_live, 1, (sqlite3_int64)lt->livebuf[r][0]);
+    sqlite3_bind_int64(lt->ins_live, 2, (sqlite3_int64)lt->livebuf[r][1]);
+    rc = step_reset(im, lt->ins_live);
+  }
+  lt->nlive = 0;
+  return rc;
+}
+
+/* ---- time_index and site_stretches ------------------------------------- */
+
+/* The site_stretches entry of (stretch, stack), created on first use. */
+static site_stretch_t *site_stretch(lifetimes_t *lt, uint64_t stretch, uint32_t stack) {
+  int added;
+  uint64_t *slot = u64map_put(&lt->ss_index, (stretch << 32 | stack) + 1, &added);
+  if (slot == NULL) return NULL;
+  if (added) {
+    site_stretch_t *v = grow(lt->ss, &lt->capss, lt->nss + 1, sizeof *v);
+    if (v == NULL) return NULL;
+    lt->ss = v;
+    v[lt->nss] = (site_stretch_t){stretch, stack, 0, 0, 0, 0};
+    *slot = lt->nss++;
+  }
+  return &lt->ss[*slot];
+}
+
+/* Stretch ids are 1-based; after a pairwise merge stretch s becomes this. */
+static uint64_t merged_id(uint64_t s, unsigned merges) { return ((s - 1) >> merges) + 1; }
+
+/* time_index is full: merge neighbours pairwise (and their site_stretches
+ * entries), double the stretch bounds. */
+static int ti_merge(importer_t *im, lifetimes_t *lt) {
+  size_t n = lt->nti / 2;
+  for (size_t i = 0; i < n; i++) {
+    const ti_row_t *a = &lt->ti[2 * i], *b = &lt->ti[2 * i + 1];
+    ti_row_t m = *b;
+    m.t0 = a->t0;
+    m.seq0 = a->seq0;
+    m.calls = a->calls + b->calls;
+    m.alloc = a->alloc + b->alloc;
+    m.freed = a->freed + b->freed;
+    m.live_max = a->live_max > b->live_max ? a->live_max : b->live_max;
+    lt->ti[i] = m;
+  }
+  if (lt->nti & 1) lt->ti[n++] = lt->ti[lt->nti - 1]; /* (TI_KEEP is even) */
+  lt->nti = n;
+  site_stretch_t *old = lt->ss;
+  size_t nold = lt->nss;
+  lt->ss = NULL;
+  lt->nss = lt->capss = 0;
+  u64map_free(&lt->ss_index);
+  int rc = 0;
+  for (size_t i = 0; i < nold && rc == 0; i++) {
+    site_stretch_t *e = site_stretch(lt, merged_id(old[i].stretch, 1), (uint32_t)old[i].stack);
+    if (e == NULL) {
+      rc = fail(im, "%s", "out of memory");
+      break;
+    }
+    e->allocs += old[i].allocs;
+    e->bytes += old[i].bytes;
+  }
+  free(old);
+  lt->gen++;
+  lt->ti_calls_cap *= 2;
+  lt->ti_ns_cap *= 2;
+  return rc;
+}
+
+static int ti_flush(importer_t *im, lifetimes_t *lt) {
+  if (lt->cur.calls == 0) return 0;
+  ti_row_t *r = &lt->cur;
+  r->live_bytes = lt->live_bytes;
+  r->live_blocks = lt->live_blocks;
+  r->mapped = (uint64_t)lt->mapped;
+  r->committed = lt->committed;
+  r->have_committed = lt->have_committed;
+  r->coalesce_runs = lt->coalesce_runs;
+  lt->ti[lt->nti++] = *r;
+  memset(r, 0, sizeof *r);
+  if (lt->nti == TI_KEEP) return ti_merge(im, lt);
+  return 0;
+}
+
+static int ti_write(importer_t *im, lifetimes_t *lt) {
+  sqlite3_stmt *st = im->ins_ti;
+  for (size_t i = 0; i < lt->nti; i++) {
+    const ti_row_t *r = &lt->ti[i];
+    bind_u64(st, 1, i + 1, 0);
+    bind_u64(st, 2, r->t0, 0);
+    bind_u64(st, 3, r->t1, 0);
+    bind_u64(st, 4, r->seq0, 0);
+    bind_u64(st, 5, r->seq1, 0);
+    bind_u64(st, 6, r->calls, 0);
+    bind_u64(st, 7, r->alloc, 0);
+    bind_u64(st, 8, r->freed, 0);
+    bind_u64(st, 9, r->live_bytes, 0);
+    bind_u64(st, 10, r->live_max, 0);
+    bind_u64(st, 11, r->live_blocks, 0);
+    bind_u64(st, 12, r->mapped, 0);
+    if (r->have_committed) bind_u64(st, 13, r->committed, 0);
+    else sqlite3_bind_null(st, 13);
+    bind_u64(st, 14, r->coalesce_runs, 0);
+    if (step_reset(im, st) != 0) return -1;
+  }
+  return 0;
+}
+
+/* ---- deriving in seq order --------------------------------------------- */
+
+/* Ends the live block at addr at seq `end`; returns its size (0 if the
+ * address held no block we saw allocated). */
+static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t end, uint64_t end_ns,
+                     uint32_t tid, uint64_t *size) {
+  *size = 0;
+  uint64_t *v = u64map_get(&lt->addrs, addr);
+  if (v == NULL) {
+    lt->unknown_frees++;
+    return 0;
+  }
+  uint64_t idx = *v;
+  const live_t *b = &lt->lv[idx];
+  *size = b->size;
+  if (callbuf_holds(&lt->ring, b->seq) && b->seq >= lt->ring.tail) {
+    call_slot_t *a = callbuf_at(&lt->ring, b->seq);
+    a->end_seq = end;
+    a->end_ns = end_ns;
+    a->end_tid = tid;
+  } else { /* its row is written: a long-lived block */
+    sqlite3_stmt *st = lt->upd_end;
+    bind_u64(st, 1, end, 0);
+    bind_u64(st, 2, end_ns, 0);
+    bind_u64(st, 3, tid, 0);
+    bind_u64(st, 4, b->seq, 0);
+    lt->updates++;
+    if (step_reset(im, st) != 0) return -1;
+  }
+  if (live_index_put(im, lt, b->seq, end) != 0) return -1;
+  lt->live_bytes -= b->size;
+  lt->live_blocks--;
+  lt->cur.freed += b->size;
+  thread_t_ *t = thread_get(im, tid);
+  if (t) {
+    t->frees++;
+    t->freed_bytes += b->size;
+  }
+  u64map_del(&lt->addrs, addr);
+  uint64_t *f = grow(lt->lvfree, &lt->caplvfree, lt->nlvfree + 1, sizeof *f);
+  if (f == NULL) return fail(im, "%s", "out of memory");
+  lt->lvfree = f;
+  f[lt->nlvfree++] = idx;
+  return 0;
+}
+
+static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call_slot_t *sl) {
+  uint64_t ignored;
+  if (u64map_get(&lt->addrs, sl->addr) != NULL) {
+    /* still live in our model: its free was not seen (a free of memory
+     * the recorder missed); end it here */
+    lt->reused_live++;
+    if (block_end(im, lt, sl->addr, seq, sl->time_ns, sl->tid, &ignored) != 0) return -1;
+  }
+  int added;
+  uint64_t *v = u64map_put(&lt->addrs, sl->addr, &added);
+  site_t *s = site_get(im, sl->stack_id);
+  thread_t_ *t = thread_get(im, sl->tid);
+  site_stretch_t *ss = site_stretch(lt, lt->nti + 1, sl->stack_id);
+  if (v == NULL || s == NULL || t == NULL || ss == NULL) return fail(im, "%s", "out of memory");
+  uint64_t idx;
+  if (lt->nlvfree) idx = lt->lvfree[--lt->nlvfree];
+  else {
+    live_t *nv = grow(lt->lv, &lt->caplv, lt->nlv + 1, sizeof *nv);
+    if (nv == NULL) return fail(im, "%s", "out of memory");
+    lt->lv = nv;
+    idx = lt->nlv++;
+  }
+  *v = idx;
+  lt->lv[idx] = (live_t){seq, sl->size, sl->stack_id, sl->tid, (uint32_t)(lt->nti + 1), lt->gen};
+  ss->allocs++;
+  ss->bytes += sl->size;
+  lt->live_bytes += sl->size;
+  lt->live_blocks++;
+  lt->cur.alloc += sl->size;
+  if (lt->live_bytes > lt->cur.live_max) lt->cur.live_max = lt->live_bytes;
+  if (lt->live_bytes > lt->peak_live) {
+    lt->peak_live = lt->live_bytes;
+    lt->peak_seq = seq;
+  }
+  s->allocs++;
+  s->bytes += sl->size;
+  if (sl->size > s->max_size) s->max_size = sl->size;
+  t->allocs++;
+  t->alloc_bytes += sl->size;
+  return 0;
+}
+
+static void apply_event(lifetimes_t *lt, const call_slot_t *e) {
+  int added;
+  uint64_t *sz, a = e->size, b = e->addr, c = e->in_addr;
+  switch (e->align) {
+  case LW_EV_COALESCE_RUN: lt->coalesce_runs++; break;
+  case LW_EV_OS_MAP:
+    lt->ev_mapped += (int64_t)b;
+    if ((sz = u64map_put(&lt->regions, a + 1, &added)) != NULL) *sz = b;
+    break;
+  case LW_EV_OS_UNMAP:
+    lt->ev_mapped -= (int64_t)b;
+    if ((sz = u64map_get(&lt->regions, a + 1)) != NULL && *sz <= b) u64map_del(&lt->regions, a + 1);
+    break;
+  case LW_EV_OS_REMAP:
+    if ((sz = u64map_get(&lt->regions, a + 1)) != NULL) {
+      lt->ev_mapped -= (int64_t)*sz;
+      u64map_del(&lt->regions, a + 1);
+    }
+    lt->ev_mapped += (int64_t)c;
+    if ((sz = u64map_put(&lt->regions, b + 1, &added)) != NULL) *sz = c;
+    break;
+  default: break;
+  }
+  lt->mapped = lt->snap_mapped + (lt->ev_mapped - lt->ev_at_snap);
+  if (lt->mapped < 0) lt->mapped = 0;
+}
+
+/* Derives the slot of seq (a call, a realloc's early free or an event);
+ * late: it arrived after seqs above it were derived. */
+static int derive(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_t *sl, int late) {
+  uint64_t freed;
+  lt->derived++;
+  if (sl->op == CALLBUF_EVENT) {
+    apply_event(lt, sl);
+    return 0;
+  }
+  if (sl->op == 0 || sl->op == SLOT_SKIP) return 0;
+  for (; lt->snap_head < lt->nsnaps && lt->snaps[lt->snap_head].seq <= seq; lt->snap_head++) {
+    const snap_t *sn = &lt->snaps[lt->snap_head];
+    lt->snap_mapped = (int64_t)sn->mapped;
+    lt->ev_at_snap = lt->ev_mapped;
+    lt->mapped = lt->snap_mapped;
+    lt->committed = sn->committed;
+    lt->have_committed = 1;
+  }
+  if (sl->op == CALLBUF_MARK) { /* a realloc's free, at its own seq */
+    if (block_end(im, lt, sl->in_addr, seq, sl->time_ns, sl->tid, &freed) != 0) return -1;
+    if (callbuf_holds(&lt->ring, sl->free_seq)) {
+      call_slot_t *re = callbuf_at(&lt->ring, sl->free_seq);
+      if (re->free_seq == seq) re->freed = freed;
+    }
+    return 0;
+  }
+  if (lt->cur.calls > 0 &&
+      (lt->cur.calls >= lt->ti_calls_cap || sl->time_ns > lt->cur.t0 + lt->ti_ns_cap))
+    if (ti_flush(im, lt) != 0) return -1;
+  if (sl->time_ns > lt->t_max) lt->t_max = sl->time_ns;
+  if (lt->cur.calls == 0) {
+    lt->cur.t0 = lt->t_max;
+    lt->cur.seq0 = seq;
+    lt->cur.live_max = lt->live_bytes;
+  }
+  lt->cur.calls++;
+  lt->cur.t1 = lt->t_max;
+  lt->cur.seq1 = seq;
+  thread_t_ *t = thread_get(im, sl->tid);
+  if (t == NULL) return fail(im, "%s", "out of memory");
+  t->calls++;
+  unsigned op = sl->op;
+  /* the free part first, unless a MARK slot ordered it earlier */
+  int frees = sl->free_seq != 0 && (sl->free_seq >= seq || late || sl->late_free);
+  if (frees && lwt_op_has_free_seq(op) && sl->addr == 0 && sl->size != 0)
+    frees = 0; /* failed realloc: the old block stays */
+  if (frees) {
+    if (block_end(im, lt, sl->in_addr, seq, sl->time_ns, sl->tid, &freed) != 0) return -1;
+    sl->freed = freed;
+  }
+  if (sl->addr != 0 && block_start(im, lt, seq, sl) != 0) return -1;
+  return 0;
+}
+
+/* Derives the seqs that arrived without a gap, and writes the slots that
+ * fell CALLBUF_BEHIND behind. */
+static int advance(importer_t *im, lifetimes_t *lt) {
+  while (lt->next < lt->hi) {
+    call_slot_t *sl = callbuf_at(&lt->ring, lt->next);
+    if (sl->op == 0) break;
+    if (derive(im, lt, lt->next, sl, 0) != 0) return -1;
+    lt->next++;
+  }
+  if (lt->next - lt->wscan > CALLBUF_BEHIND + 4096)
+    return write_upto(im, lt, lt->next - CALLBUF_BEHIND);
+  return 0;
+}
+
+/* Derives every slot below limit, skipping seqs that never came. */
+static int derive_upto(importer_t *im, lifetimes_t *lt, uint64_t limit) {
+  for (; lt->next < limit; lt->next++) {
+    call_slot_t *sl = callbuf_at(&lt->ring, lt->next);
+    if (sl->op == 0) lt->skipped += lt->derived != 0;
+    else if (derive(im, lt, lt->next, sl, 0) != 0) return -1;
+  }
+  return 0;
+}
+
+/* Makes room for seq in the ring: derives past gaps (seqs never recorded:
+ * lost records) and writes until seq fits. */
+static int make_room(importer_t *im, lifetimes_t *lt, uint64_t seq) {
+  if (callbuf_holds(&lt->ring, seq)) return 0;
+  uint64_t need = seq - CALLBUF_SLOTS + 1; /* the tail must reach this */
+  uint64_t target = need + CALLBUF_BEHIND;
+  if (target > lt->hi) target = lt->hi;
+  if (derive_upto(im, lt, target) != 0 || advance(im, lt) != 0) return -1;
+  if (write_upto(im, lt, lt->next > need ? need : lt->next) != 0 || flush_pending(im, lt) != 0)
+    return -1;
+  release_upto(lt, need); /* (below hi everything is derived and written) */
+  if (lt->wscan < need) lt->wscan = need;
+  if (lt->next < need) lt->next = need;
+  if (lt->hi < need) lt->hi = need;
+  return 0;
+}
+
+/* The slot for a seq'd record, or NULL: a duplicate seq (counted) or a
+ * late record (*late set; the caller derives and writes it at once). */
+static call_slot_t *park(importer_t *im, lifetimes_t *lt, uint64_t seq, int *late, int *err) {
+  *late = 0;
+  *err = 0;
+  if (!lt->started) {
+    lt->started = 1;
+    /* seqs start at 1; a fork child's trace starts where its parent was */
+    uint64_t start = seq <= CALLBUF_SLOTS / 4 ? 1 : seq - CALLBUF_SLOTS / 4;
+    lt->ring.tail = lt->next = lt->wscan = lt->hi = start;
+  }
+  if (seq < lt->next) {
+    *late = 1;
+    lt->late++;
+    if (seq >= lt->ring.tail && callbuf_at(&lt->ring, seq)->op != 0) {
+      im->dup_seqs++;
+      *late = 0;
+    }
+    return NULL;
+  }
+  if (make_room(im, lt, seq) != 0) {
+    *err = 1;
+    return NULL;
+  }
+  call_slot_t *sl = callbuf_at(&lt->ring, seq);
+  if (sl->op != 0) {
+    im->dup_seqs++;
+    return NULL;
+  }
+  if (seq >= lt->hi) lt->hi = seq + 1;
+  return sl;
+}
+
+/* A late record: derived out of order, its row written at once. */
+static int late_record(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_t *sl) {
+  if (derive(im, lt, seq, sl, 1) != 0) return -1;
+  if (sl->op == CALLBUF_EVENT) return insert_event(im, seq, sl);
+  if (sl->op == CALLBUF_MARK || sl->op == SLOT_SKIP) return 0;
+  bind_call(im->ins_call, 0, seq, sl);
+  return step_reset(im, im->ins_call);
+}
+
+/* ---- the importer's interface ------------------------------------------ */
+
+int lwv_im_lt_open(importer_t *im) {
+  lifetimes_t *lt = calloc(1, sizeof *lt);
+  if (lt == NULL) return fail(im, "%s", "out of memory");
+  im->lt = lt;
+  lt->ti = calloc(TI_KEEP, sizeof *lt->ti);
+  if (lt->ti == NULL || callbuf_open(&lt->ring, 1) != 0) return fail(im, "%s", "out of memory");
+  lt->next = lt->hi = lt->wscan = 1;
+  lt->ti_calls_cap = 8;
+  lt->ti_ns_cap = 1000;
+  char sql[64 + CALL_ROWS * (2 * CALL_COLS + 4)];
   size_t len = (size_t)sprintf(sql, "INSERT INTO calls VALUES");
   for (int r = 0; r < CALL_ROWS; r++) {
     len += (size_t)sprintf(sql + len, "%s(?", r ? "," : "");
     for (int c = 1; c < CALL_COLS; c++) len += (size_t)sprintf(sql + len, ",?");
     len += (size_t)sprintf(sql + len, ")");
   }
-  sqlite3_stmt *multi = NULL;
-  int rc = prep(im, &multi, sql);
-  free(sql);
-  if (rc != 0) return -1;
-  uint64_t pending[CALL_ROWS];
-  int npending = 0;
-  for (uint64_t seq = 0; seq < im->cb.len && rc == 0; seq++) {
-    uint8_t op = im->cb.slots[seq].op;
-    if (op == 0 || op == CALLBUF_MARK) continue;
-    pending[npending++] = seq;
-    if (npending == CALL_ROWS) {
-      for (int r = 0; r < CALL_ROWS; r++) bind_call(&im->cb, multi, r * CALL_COLS, pending[r]);
-      rc = step_reset(im, multi);
-      npending = 0;
-    }
-    if ((seq & 0xfffff) == 0 && im->cb.len)
-      progress(im, 0.55 + 0.30 * (double)seq / (double)im->cb.len, "writing");
-  }
-  for (int r = 0; r < npending && rc == 0; r++) { /* the tail, one by one */
-    bind_call(&im->cb, im->ins_call, 0, pending[r]);
-    rc = step_reset(im, im->ins_call);
-  }
-  sqlite3_finalize(multi);
-  return rc;
+  if (prep(im, &lt->ins_calls, sql)) return -1;
+  len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
+  for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?,?)", r ? "," : "");
+  if (prep(im, &lt->ins_lives, sql) || prep(im, &lt->ins_live, "INSERT INTO live_index VALUES(?,?)") ||
+      prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ?, end_ns = ?, end_tid = ? WHERE seq = ?"))
+    return -1;
+  return 0;
 }
 
-#define LIVE_ROWS 64 /* (ivl, seq) rows per INSERT */
-
-/* The live_index table: (ivl, seq) for every block, inserted in key order
- * (a WITHOUT ROWID table filled in order is cheaper than CREATE INDEX,
- * which would rescan the whole calls table and sort). Walking the calls in
- * seq order, the keys of one level are already ascending (seq >> level
- * grows with seq), so sorting is a bucket pass by level. */
-int lwv_im_live_index(importer_t *im) {
-  const call_slot_t *slots = im->cb.slots;
-  size_t count[IVL_LEVELS + 1] = {0}, total = 0;
-  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
-    const call_slot_t *sl = &slots[seq];
-    if (sl->op == 0 || sl->op == CALLBUF_MARK || sl->addr == 0) continue;
-    count[ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF) >> 41]++;
-    total++;
+int lwv_im_lt_call(importer_t *im, const lwt_record_t *r) {
+  lifetimes_t *lt = im->lt;
+  unsigned op = r->call.op;
+  call_slot_t tmp, *sl;
+  int late, err;
+  if ((sl = park(im, lt, r->seq, &late, &err)) == NULL) {
+    if (err) return -1;
+    if (!late) return 0;
+    memset(&tmp, 0, sizeof tmp);
+    sl = &tmp;
   }
-  size_t start[IVL_LEVELS + 1], at = 0;
-  for (int l = 0; l <= IVL_LEVELS; l++) {
-    start[l] = at;
-    at += count[l];
+  sl->op = (uint8_t)op;
+  sl->time_ns = r->time_ns;
+  sl->tid = r->tid;
+  sl->stack_id = r->call.stack_id;
+  sl->size = lwt_op_has_size(op) ? r->call.size : 0;
+  sl->align = (uint32_t)r->call.align;
+  sl->addr = lwt_op_has_out(op) ? r->call.out_ptr : 0;
+  sl->in_addr = lwt_op_has_in(op) ? r->call.in_ptr : 0;
+  sl->free_seq = lwt_op_frees(op) && sl->in_addr ? r->call.free_seq : 0;
+  im->calls++;
+  thread_t_ *t = thread_get(im, r->tid);
+  if (t && !t->started) {
+    t->started = 1;
+    t->start_ns = r->time_ns;
   }
-  uint64_t (*pairs)[2] = malloc((total ? total : 1) * sizeof *pairs);
-  if (pairs == NULL) return fail(im, "%s", "out of memory");
-  for (uint64_t seq = 0; seq < im->cb.len; seq++) {
-    const call_slot_t *sl = &slots[seq];
-    if (sl->op == 0 || sl->op == CALLBUF_MARK || sl->addr == 0) continue;
-    uint64_t key = ivl_key(seq, sl->end_seq ? sl->end_seq : IVL_INF);
-    size_t i = start[key >> 41]++;
-    pairs[i][0] = key;
-    pairs[i][1] = seq;
-  }
-  char sql[64 + LIVE_ROWS * 8];
-  size_t len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
-  for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?,?)", r ? "," : "");
-  sqlite3_stmt *multi = NULL, *one = NULL;
-  int rc = prep(im, &multi, sql) || prep(im, &one, "INSERT INTO live_index VALUES(?,?)") ? -1 : 0;
-  size_t i = 0;
-  for (; rc == 0 && i + LIVE_ROWS <= total; i += LIVE_ROWS) {
-    for (int r = 0; r < LIVE_ROWS; r++) {
-      sqlite3_bind_int64(multi, 2 * r + 1, (sqlite3_int64)pairs[i + r][0]);
-      sqlite3_bind_int64(multi, 2 * r + 2, (sqlite3_int64)pairs[i + r][1]);
+  if (late) return late_record(im, lt, r->seq, sl);
+  /* a realloc releases its old block at free_seq, before it returns: a
+   * MARK slot there makes the free come in the right order. A failed
+   * realloc (NULL for a non-zero size) frees nothing. */
+  if (sl->free_seq != 0 && sl->free_seq < r->seq && !(sl->addr == 0 && sl->size != 0) &&
+      sl->free_seq >= lt->next && callbuf_holds(&lt->ring, sl->free_seq)) {
+    call_slot_t *mark = callbuf_at(&lt->ring, sl->free_seq);
+    if (mark->op == 0) {
+      mark->op = CALLBUF_MARK;
+      mark->in_addr = sl->in_addr;
+      mark->free_seq = r->seq;
+      mark->time_ns = r->time_ns;
+      mark->tid = r->tid;
     }
-    rc = step_reset(im, multi);
+  } else if (sl->free_seq != 0 && sl->free_seq < lt->next) {
+    sl->late_free = 1; /* its free seq was passed: free it with the call */
   }
-  for (; rc == 0 && i < total; i++) {
-    sqlite3_bind_int64(one, 1, (sqlite3_int64)pairs[i][0]);
-    sqlite3_bind_int64(one, 2, (sqlite3_int64)pairs[i][1]);
-    rc = step_reset(im, one);
+  return advance(im, lt);
+}
+
+int lwv_im_lt_event(importer_t *im, const lwt_record_t *r) {
+  lifetimes_t *lt = im->lt;
+  call_slot_t tmp, *sl;
+  int late, err;
+  im->events++;
+  if ((sl = park(im, lt, r->seq, &late, &err)) == NULL) {
+    if (err) return -1;
+    if (!late) return 0;
+    memset(&tmp, 0, sizeof tmp);
+    sl = &tmp;
   }
-  sqlite3_finalize(multi);
-  sqlite3_finalize(one);
-  free(pairs);
-  return rc;
+  sl->op = CALLBUF_EVENT;
+  sl->time_ns = r->time_ns;
+  sl->tid = r->tid;
+  sl->align = r->event.kind;
+  sl->size = r->event.a;
+  sl->addr = r->event.b;
+  sl->in_addr = r->event.c;
+  if (late) return late_record(im, lt, r->seq, sl);
+  return advance(im, lt);
+}
+
+int lwv_im_lt_other(importer_t *im, uint64_t seq) {
+  lifetimes_t *lt = im->lt;
+  call_slot_t *sl;
+  int late, err;
+  if ((sl = park(im, lt, seq, &late, &err)) == NULL) return err ? -1 : 0;
+  sl->op = SLOT_SKIP;
+  return advance(im, lt);
+}
+
+int lwv_im_lt_snapshot(importer_t *im, uint64_t seq, uint64_t mapped, uint64_t committed) {
+  lifetimes_t *lt = im->lt;
+  if (lt->snap_head > 0 && lt->snap_head * 2 >= lt->nsnaps) { /* drop the applied ones */
+    memmove(lt->snaps, lt->snaps + lt->snap_head, (lt->nsnaps - lt->snap_head) * sizeof *lt->snaps);
+    lt->nsnaps -= lt->snap_head;
+    lt->snap_head = 0;
+  }
+  snap_t *v = grow(lt->snaps, &lt->capsnaps, lt->nsnaps + 1, sizeof *v);
+  if (v == NULL) return fail(im, "%s", "out of memory");
+  lt->snaps = v;
+  v[lt->nsnaps++] = (snap_t){seq, mapped, committed};
+  return 0;
+}
+
+/* End of the trace: derives and writes everything left, then the leaks,
+ * time_index, site_stretches and the lifetime facts in meta. */
+int lwv_im_lt_finish(importer_t *im) {
+  lifetimes_t *lt = im->lt;
+  if (derive_upto(im, lt, lt->hi) != 0) return -1;
+  if (ti_flush(im, lt) != 0 || write_upto(im, lt, lt->next) != 0 || flush_pending(im, lt) != 0)
+    return -1;
+  /* blocks still live at the end: leaks */
+  for (size_t i = 0; i < lt->addrs.cap; i++) {
+    if (lt->addrs.keys[i] == 0) continue;
+    const live_t *b = &lt->lv[lt->addrs.vals[i]];
+    site_t *s = site_get(im, b->stack_id);
+    thread_t_ *t = thread_get(im, b->tid);
+    site_stretch_t *ss = site_stretch(lt, merged_id(b->stretch, lt->gen - b->gen), b->stack_id);
+    if (s == NULL || t == NULL || ss == NULL) return fail(im, "%s", "out of memory");
+    s->leaked++;
+    s->leaked_bytes += b->size;
+    t->leaked_bytes += b->size;
+    ss->leaked++;
+    ss->leaked_bytes += b->size;
+    if (live_index_put(im, lt, b->seq, IVL_INF) != 0) return -1;
+  }
+  if (live_index_flush(im, lt) != 0 || ti_write(im, lt) != 0) return -1;
+  sqlite3_stmt *ins_ss = NULL;
+  if (prep(im, &ins_ss, "INSERT INTO site_stretches VALUES(?,?,?,?,?,?)")) return -1;
+  for (size_t i = 0; i < lt->nss; i++) {
+    const uint64_t *f = &lt->ss[i].stretch;
+    for (int c = 0; c < 6; c++) bind_u64(ins_ss, c + 1, f[c], 0);
+    if (step_reset(im, ins_ss) != 0) {
+      sqlite3_finalize(ins_ss);
+      return -1;
+    }
+  }
+  sqlite3_finalize(ins_ss);
+  im->long_lived = lt->updates;
+  if (meta_put_int(im, "peak_live_bytes", (int64_t)lt->peak_live) ||
+      meta_put_int(im, "peak_live_seq", (int64_t)lt->peak_seq) ||
+      meta_put_int(im, "final_live_bytes", (int64_t)lt->live_bytes) ||
+      meta_put_int(im, "final_live_blocks", (int64_t)lt->live_blocks) ||
+      meta_put_int(im, "unknown_frees", (int64_t)lt->unknown_frees) ||
+      meta_put_int(im, "reused_live", (int64_t)lt->reused_live) ||
+      meta_put_int(im, "late_records", (int64_t)lt->late) ||
+      meta_put_int(im, "missing_seqs", (int64_t)lt->skipped) ||
+      meta_put_int(im, "duplicate_seqs", (int64_t)im->dup_seqs))
+    return -1;
+  return 0;
+}
+
+void lwv_im_lt_free(importer_t *im) {
+  lifetimes_t *lt = im->lt;
+  if (lt == NULL) return;
+  sqlite3_finalize(lt->ins_calls);
+  sqlite3_finalize(lt->ins_lives);
+  sqlite3_finalize(lt->ins_live);
+  sqlite3_finalize(lt->upd_end);
+  callbuf_close(&lt->ring);
+  u64map_free(&lt->addrs);
+  u64map_free(&lt->regions);
+  u64map_free(&lt->ss_index);
+  free(lt->lv);
+  free(lt->lvfree);
+  free(lt->snaps);
+  free(lt->ti);
+  free(lt->ss);
+  free(lt);
+  im->lt = NULL;
 }
