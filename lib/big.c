@@ -1,45 +1,70 @@
-/* Large blocks: one mapping each, header in front (types.h, lw_large_t).
- * realloc grows or shrinks them with mremap, so a growing buffer is never
- * copied by us. They are in no segment, which is how free() knows them.
- * A registry (a small open-addressing set of their addresses) makes a
- * double free or a free of a stranger's pointer a clear report instead of
- * a read of unmapped memory; it costs one short locked probe next to an
- * mmap/munmap system call.
+/* Large blocks (>= the large threshold), header in front (types.h,
+ * lw_large_t). They are in no segment, which is how free() knows them.
  *
- * Freed mappings wait in a small cache (at most LW_BIG_CACHE_SLOTS of them,
- * at most max(1 MiB, the live large bytes) in all, each for at most
- * LW_BIG_CACHE_AGE large operations); a new large block takes the closest
- * one and mremaps it to size, so its pages are reused instead of being
- * unmapped, mapped and faulted in again. lw_trim() empties the cache. */
+ * Up to LW_ARENA_BLOCK_MAX they are runs of pages ("spans") cut from large
+ * arenas: 64 MiB reservations, aligned to 64 MiB, opened front to back as
+ * blocks reach further. For large blocks the page faults are the cost
+ * (about 2.5 us each on this machine's VM, against ~100 ns of bookkeeping),
+ * so a freed span keeps its pages (it is "dirty") for the next block: it
+ * joins its dirty neighbours at once (the free spans are one address-
+ * ordered array) and a new block goes where it reuses the most dirty
+ * pages. Dirty pages are given back (madvise), least recently freed first,
+ * only past the footprint limit (resident_limit below). An arena left
+ * wholly free is unmapped while another one remains (lw_trim unmaps them
+ * all). realloc grows a span in place when free spans follow it, else
+ * moves it (copies).
+ *
+ * Bigger blocks get a mapping of their own (LW_LARGE_OWN_MAP), grown and
+ * shrunk by mremap, so a growing huge buffer is never copied by us, and
+ * unmapped when freed.
+ *
+ * A registry (a small open-addressing set of the live blocks' addresses)
+ * makes a double free or a free of a stranger's pointer a clear report
+ * instead of a read of unmapped memory. One lock covers registry and
+ * arenas. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
 _Atomic uint64_t _lw_big_live;
 
-#define LW_BIG_CACHE_SLOTS 16
-#define LW_BIG_CACHE_AGE 256
-#define LW_BIG_CACHE_MIN ((size_t)1 << 20)
+#define LW_ARENA_SHIFT 26 /* 64 MiB */
+#define LW_ARENA_SIZE ((size_t)1 << LW_ARENA_SHIFT)
+#define LW_ARENA_BLOCK_MAX (LW_ARENA_SIZE / 4)
+#define LW_ARENAS_MAX 64
+#define LW_ARENA_OPEN_STEP ((size_t)1 << 20) /* arenas open at least this much at a time */
+#define LW_RESIDENT_MIN ((size_t)1 << 20)    /* free span bytes always allowed to stay resident */
 
 typedef struct {
-  uint8_t *map;
+  uint8_t *addr;
   size_t size;
-  uint64_t stamp; /* cache clock when it came in */
-} cached_map_t;
+  uint64_t stamp; /* reg.clock when it was last freed into */
+  bool dirty;     /* freed pages, kept resident; else never touched or given back (reads as zero) */
+} span_t;
 
-/* ---- registry of live large blocks, and the cache (one lock) ------------------ */
+typedef struct {
+  uint8_t *base;
+  size_t opened; /* [base, base + opened) is readable and writable */
+} arena_t;
+
 static struct {
   pthread_mutex_t lock;
-  uintptr_t *slot; /* 0 = empty; linear probing, backward-shift deletion */
+  uintptr_t *slot; /* registry: 0 = empty; linear probing, backward-shift deletion */
   size_t cap, count;
-  cached_map_t cache[LW_BIG_CACHE_SLOTS];
-  unsigned ncached;
-  size_t cached_bytes;
-  uint64_t clock; /* large operations so far */
+  arena_t arena[LW_ARENAS_MAX];
+  unsigned narenas;
+  span_t *free; /* free spans in address order; touching ones (within an arena) differ in dirty */
+  size_t nfree, free_cap;
+  size_t dirty; /* bytes in dirty free spans */
+  uint64_t clock; /* large frees so far */
+  size_t peak, prev_peak; /* of the live large bytes, seen by frees in this second and the one before */
+  uint64_t second;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* ---- registry of live large blocks (reg.lock held) ------------------------- */
 static size_t reg_hash(uintptr_t p, size_t cap) { return (size_t)((p >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1); }
 
 static size_t reg_find(uintptr_t p) { /* index of p, or of the empty slot where it would go */
@@ -62,19 +87,16 @@ static bool reg_grow(void) {
 }
 
 static bool reg_add(void *p) {
-  pthread_mutex_lock(&reg.lock);
   bool ok = (reg.count + 1) * 2 <= reg.cap || reg_grow();
   if (ok) {
     reg.slot[reg_find((uintptr_t)p)] = (uintptr_t)p;
     reg.count++;
   }
-  pthread_mutex_unlock(&reg.lock);
   return ok;
 }
 
 /* Removes p; false if p is not a live large block. */
 static bool reg_remove(const void *p) {
-  pthread_mutex_lock(&reg.lock);
   bool found = reg.cap && reg.slot[reg_find((uintptr_t)p)] == (uintptr_t)p;
   if (found) {
     size_t i = reg_find((uintptr_t)p), j = i;
@@ -91,152 +113,304 @@ static bool reg_remove(const void *p) {
     }
     reg.count--;
   }
-  pthread_mutex_unlock(&reg.lock);
   return found;
 }
 
 static bool reg_contains(const void *p) {
-  pthread_mutex_lock(&reg.lock);
-  bool found = reg.cap && reg.slot[reg_find((uintptr_t)p)] == (uintptr_t)p;
-  pthread_mutex_unlock(&reg.lock);
-  return found;
+  return reg.cap && reg.slot[reg_find((uintptr_t)p)] == (uintptr_t)p;
 }
 
-/* ---- the cache (reg.lock held) ------------------------------------------------ */
-static size_t cache_limit(void) {
-  size_t live = atomic_load_explicit(&_lw_big_live, memory_order_relaxed);
-  return live > LW_BIG_CACHE_MIN ? live : LW_BIG_CACHE_MIN;
+/* ---- arenas and free spans (reg.lock held) ------------------------------------ */
+static bool arena_start(const uint8_t *a) { return ((uintptr_t)a & (LW_ARENA_SIZE - 1)) == 0; }
+
+/* Whether free span i ends where span i + 1 starts, in the same arena. */
+static bool touch_next(size_t i) {
+  return i + 1 < reg.nfree && reg.free[i].addr + reg.free[i].size == reg.free[i + 1].addr &&
+         !arena_start(reg.free[i + 1].addr);
 }
 
-static cached_map_t cache_remove(unsigned i) {
-  cached_map_t e = reg.cache[i];
-  reg.cache[i] = reg.cache[--reg.ncached];
-  reg.cached_bytes -= e.size;
-  return e;
+static arena_t *arena_of(const uint8_t *a) {
+  uint8_t *base = (uint8_t *)((uintptr_t)a & ~(uintptr_t)(LW_ARENA_SIZE - 1));
+  for (unsigned i = 0; i < reg.narenas; i++)
+    if (reg.arena[i].base == base) return &reg.arena[i];
+  return NULL;
 }
 
-/* Takes a cached mapping for map_size bytes: the smallest that fits, cut
- * to size (the rest stays cached: address ranges split freely), else the
- * biggest one, to be grown by mremap keeping its resident pages. */
-static cached_map_t cache_take(size_t map_size) {
-  cached_map_t none = {NULL, 0, 0};
-  unsigned fit = LW_BIG_CACHE_SLOTS, big = LW_BIG_CACHE_SLOTS;
-  for (unsigned i = 0; i < reg.ncached; i++) {
-    size_t sz = reg.cache[i].size;
-    if (sz >= map_size && (fit == LW_BIG_CACHE_SLOTS || sz < reg.cache[fit].size)) fit = i;
-    if (big == LW_BIG_CACHE_SLOTS || sz > reg.cache[big].size) big = i;
+static size_t free_index(const uint8_t *a) { /* first free span at or above a */
+  size_t lo = 0, hi = reg.nfree;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (reg.free[mid].addr < a) lo = mid + 1;
+    else hi = mid;
   }
-  if (fit < LW_BIG_CACHE_SLOTS) {
-    cached_map_t *e = &reg.cache[fit];
-    if (e->size - map_size >= LW_LARGE_DEFAULT) { /* split: the tail stays */
-      cached_map_t head = {e->map, map_size, e->stamp};
-      e->map += map_size;
-      e->size -= map_size;
-      reg.cached_bytes -= map_size;
-      return head;
+  return lo;
+}
+
+/* Room for `more` free spans (the array grows by doubling). */
+static bool free_room(size_t more) {
+  if (reg.nfree + more <= reg.free_cap) return true;
+  size_t ncap = reg.free_cap ? reg.free_cap : _lw_g.os_page / sizeof(span_t);
+  while (ncap < reg.nfree + more) ncap *= 2;
+  span_t *n = _lw_os_map(lw_align_up(ncap * sizeof(span_t), _lw_g.os_page));
+  if (!n) return false;
+  if (reg.free) {
+    memcpy(n, reg.free, reg.nfree * sizeof(span_t));
+    _lw_os_unmap(reg.free, lw_align_up(reg.free_cap * sizeof(span_t), _lw_g.os_page));
+  }
+  reg.free = n;
+  reg.free_cap = ncap;
+  return true;
+}
+
+static void free_insert(size_t i, span_t s) { /* room made by free_room() */
+  memmove(&reg.free[i + 1], &reg.free[i], (reg.nfree - i) * sizeof(span_t));
+  reg.free[i] = s;
+  reg.nfree++;
+}
+
+static void free_erase(size_t i, size_t n) {
+  memmove(&reg.free[i], &reg.free[i + n], (reg.nfree - i - n) * sizeof(span_t));
+  reg.nfree -= n;
+}
+
+/* Joins free span i with span i + 1 (touching, same state). */
+static void join_next(size_t i) {
+  reg.free[i].size += reg.free[i + 1].size;
+  free_erase(i + 1, 1);
+}
+
+static bool arena_add(void) {
+  if (reg.narenas == LW_ARENAS_MAX || !free_room(1)) return false;
+  uint8_t *base = _lw_os_reserve_aligned(LW_ARENA_SIZE, LW_ARENA_SIZE);
+  if (!base) return false;
+  reg.arena[reg.narenas++] = (arena_t){base, 0};
+  free_insert(free_index(base), (span_t){base, LW_ARENA_SIZE, reg.clock, false});
+  return true;
+}
+
+/* If the free spans around span i cover its whole arena, unmaps the arena
+ * (unless it is the last one and `keep_last`); returns whether it did. */
+static bool arena_release_if_free(size_t i, bool keep_last) {
+  size_t first = i, last = i;
+  while (first > 0 && touch_next(first - 1)) first--;
+  while (touch_next(last)) last++;
+  span_t *f = &reg.free[first], *l = &reg.free[last];
+  if (!arena_start(f->addr) || l->addr + l->size != f->addr + LW_ARENA_SIZE) return false;
+  if (keep_last && reg.narenas == 1) return false;
+  arena_t *a = arena_of(f->addr);
+  for (size_t k = first; k <= last; k++)
+    if (reg.free[k].dirty) reg.dirty -= reg.free[k].size;
+  free_erase(first, last - first + 1);
+  _lw_os_release(a->base, LW_ARENA_SIZE, a->opened);
+  *a = reg.arena[--reg.narenas];
+  return true;
+}
+
+/* Cuts `size` bytes off the front of the run of touching free spans that
+ * starts at span i (the caller checked that the run is long enough),
+ * opening arena pages as needed. *dirty: whether the bytes may be non-zero. */
+static uint8_t *span_cut(size_t i, size_t size, bool *dirty) {
+  uint8_t *p = reg.free[i].addr;
+  arena_t *a = arena_of(p);
+  size_t end = (size_t)(p + size - a->base);
+  if (end > a->opened) {
+    size_t open = lw_align_up(end, LW_ARENA_OPEN_STEP);
+    if (open > LW_ARENA_SIZE) open = LW_ARENA_SIZE;
+    if (!_lw_os_open(a->base + a->opened, open - a->opened)) return NULL;
+    a->opened = open;
+  }
+  *dirty = false;
+  while (size) {
+    span_t *s = &reg.free[i];
+    size_t take = s->size < size ? s->size : size;
+    if (s->dirty) {
+      reg.dirty -= take;
+      *dirty = true;
     }
-    return cache_remove(fit);
+    s->addr += take;
+    s->size -= take;
+    size -= take;
+    if (s->size == 0) free_erase(i, 1);
   }
-  return big < LW_BIG_CACHE_SLOTS ? cache_remove(big) : none;
+  return p;
 }
 
-/* Moves the mappings that must leave the cache (too old, or over the
- * limits once `incoming` bytes come in) to out[]; returns how many. */
-static unsigned cache_evict(size_t incoming, cached_map_t *out) {
-  size_t limit = cache_limit();
-  unsigned n = 0;
-  for (unsigned i = 0; i < reg.ncached;)
-    if (reg.clock - reg.cache[i].stamp > LW_BIG_CACHE_AGE)
-      out[n++] = cache_remove(i);
-    else
-      i++;
-  while (reg.ncached && (reg.ncached == LW_BIG_CACHE_SLOTS || reg.cached_bytes + incoming > limit)) {
-    unsigned oldest = 0;
-    for (unsigned i = 1; i < reg.ncached; i++)
-      if (reg.cache[i].stamp < reg.cache[oldest].stamp) oldest = i;
-    out[n++] = cache_remove(oldest);
+/* Resident bytes among the first `size` bytes of the run of touching free
+ * spans that starts at span i, or -1 if the run is shorter than size. */
+static ptrdiff_t run_resident(size_t i, size_t size) {
+  size_t covered = 0, resident = 0;
+  for (;; i++) {
+    size_t take = reg.free[i].size < size - covered ? reg.free[i].size : size - covered;
+    if (reg.free[i].dirty) resident += take;
+    covered += take;
+    if (covered == size) return (ptrdiff_t)resident;
+    if (!touch_next(i)) return -1;
   }
-  return n;
 }
 
-static void unmap_all(cached_map_t *e, unsigned n) {
-  for (unsigned i = 0; i < n; i++) _lw_os_unmap(e[i].map, e[i].size);
+/* Where `size` bytes reuse the most resident pages: the start of a run of
+ * touching free spans (resident ones and the untouched or given-back ones
+ * beside them, as glibc's top chunk joins the free chunk before it), the
+ * shortest such span on ties; else a new arena. */
+static uint8_t *span_take(size_t size, bool *dirty) {
+  if (!free_room(2)) return NULL; /* a block freed later may need its own entry */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    size_t best = reg.nfree;
+    ptrdiff_t best_resident = -1;
+    for (size_t i = 0; i < reg.nfree; i++) {
+      ptrdiff_t r = run_resident(i, size);
+      if (r > best_resident || (r >= 0 && r == best_resident && reg.free[i].size < reg.free[best].size)) {
+        best = i;
+        best_resident = r;
+      }
+    }
+    if (best < reg.nfree) return span_cut(best, size, dirty);
+    if (!arena_add()) return NULL;
+  }
+  return NULL;
 }
 
-/* Offers a freed mapping to the cache; unmaps what does not stay. */
-static void cache_put(uint8_t *map, size_t size) {
-  cached_map_t out[LW_BIG_CACHE_SLOTS + 1];
-  unsigned n = 0;
-  pthread_mutex_lock(&reg.lock);
-  reg.clock++;
-  if (size <= cache_limit()) {
-    n = cache_evict(size, out);
-    reg.cache[reg.ncached++] = (cached_map_t){map, size, reg.clock};
-    reg.cached_bytes += size;
+/* Takes `size` bytes of the free span that starts at p, if there is one. */
+static bool span_extend(uint8_t *p, size_t size) {
+  size_t i = free_index(p);
+  bool dirty;
+  if (i == reg.nfree || reg.free[i].addr != p || arena_start(p) || run_resident(i, size) < 0) return false;
+  return span_cut(i, size, &dirty) != NULL;
+}
+
+/* Gives back the pages of the last `bytes` of dirty span i; the range
+ * becomes clean and joins its clean neighbour. */
+static void span_clean_tail(size_t i, size_t bytes) {
+  span_t *s = &reg.free[i];
+  if (bytes < s->size && !free_room(1)) bytes = s->size; /* no room to split: all of it */
+  uint8_t *from = s->addr + s->size - bytes;
+  _lw_os_decommit(from, bytes); /* dirty pages are all opened ones */
+  reg.dirty -= bytes;
+  if (bytes < s->size) {
+    s->size -= bytes;
+    free_insert(++i, (span_t){from, bytes, reg.clock, false});
   } else {
-    out[n++] = (cached_map_t){map, size, 0};
+    s->dirty = false;
+    if (i > 0 && touch_next(i - 1)) join_next(--i);
   }
-  pthread_mutex_unlock(&reg.lock);
-  unmap_all(out, n);
+  if (touch_next(i)) join_next(i);
 }
 
-/* lw_trim: unmaps every cached mapping; returns the bytes. */
+/* Gives pages back, least recently freed spans first, until the dirty
+ * bytes are at most `limit`. */
+static void spans_shrink_resident(size_t limit) {
+  while (reg.dirty > limit) {
+    size_t old = reg.nfree;
+    for (size_t i = 0; i < reg.nfree; i++)
+      if (reg.free[i].dirty && (old == reg.nfree || reg.free[i].stamp < reg.free[old].stamp)) old = i;
+    size_t excess = lw_align_up(reg.dirty - limit, _lw_g.os_page);
+    span_clean_tail(old, excess < reg.free[old].size ? excess : reg.free[old].size);
+  }
+}
+
+/* Free pages stay resident while the large blocks' footprint (live plus
+ * resident free bytes) stays within the recent peak of live large bytes:
+ * the highest seen in this second or the one before. So the pages kept
+ * are ones the program needed a moment ago, and a shrinking program gives
+ * them back within two seconds of its next large free.
+ * `was_live`: the live bytes before the operation that asks, `live` after. */
+static size_t resident_limit(size_t was_live, size_t live) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  uint64_t second = (uint64_t)now.tv_sec;
+  if (second != reg.second) {
+    reg.prev_peak = second == reg.second + 1 ? reg.peak : 0;
+    reg.peak = 0;
+    reg.second = second;
+  }
+  if (was_live > reg.peak) reg.peak = was_live;
+  size_t peak = reg.peak > reg.prev_peak ? reg.peak : reg.prev_peak;
+  size_t limit = peak > live ? peak - live : 0;
+  return limit > LW_RESIDENT_MIN ? limit : LW_RESIDENT_MIN;
+}
+
+/* Returns a span to the free spans (dirty: its pages were used), joined
+ * with its dirty neighbours. */
+static void span_give(uint8_t *p, size_t size) {
+  size_t i = free_index(p);
+  reg.clock++;
+  reg.dirty += size;
+  bool prev = i > 0 && reg.free[i - 1].dirty && reg.free[i - 1].addr + reg.free[i - 1].size == p && !arena_start(p);
+  bool next = i < reg.nfree && reg.free[i].dirty && p + size == reg.free[i].addr && !arena_start(reg.free[i].addr);
+  if (prev) {
+    reg.free[--i].size += size;
+    if (next) join_next(i);
+  } else if (next) {
+    reg.free[i].addr = p;
+    reg.free[i].size += size;
+  } else if (free_room(1)) {
+    free_insert(i, (span_t){p, size, reg.clock, true});
+  } else { /* no memory to note it: give the pages back and lose the range */
+    _lw_os_decommit(p, size);
+    reg.dirty -= size;
+    return;
+  }
+  reg.free[i].stamp = reg.clock;
+  if (arena_release_if_free(i, true)) return;
+  size_t live = atomic_load_explicit(&_lw_big_live, memory_order_relaxed);
+  spans_shrink_resident(resident_limit(live + size, live));
+}
+
+/* lw_trim: gives back the pages of every free span and unmaps the wholly
+ * free arenas; returns the bytes given back. */
 size_t _lw_big_trim(void) {
-  cached_map_t out[LW_BIG_CACHE_SLOTS];
   pthread_mutex_lock(&reg.lock);
-  size_t bytes = reg.cached_bytes;
-  unsigned n = 0;
-  while (reg.ncached) out[n++] = cache_remove(0);
+  size_t bytes = reg.dirty;
+  spans_shrink_resident(0);
+  for (size_t i = reg.nfree; i-- > 0;)
+    if (reg.free[i].size == LW_ARENA_SIZE) arena_release_if_free(i, false);
   pthread_mutex_unlock(&reg.lock);
-  unmap_all(out, n);
   return bytes;
 }
 
 void _lw_big_atfork(int phase) { lw_mutex_atfork(&reg.lock, phase); }
 
+/* ---- blocks ------------------------------------------------------------------- */
 static inline lw_large_t *large_of(const void *p) { return (lw_large_t *)((uint8_t *)p - sizeof(lw_large_t)); }
 static inline uint32_t large_tag(const void *p) {
   uint64_t x = ((uintptr_t)p >> 4) ^ _lw_g.secret;
   x *= 0x9e3779b97f4a7c15ull;
   return (uint32_t)(x >> 32) | 1;
 }
+static inline size_t large_offset(const lw_large_t *l) { return (uint32_t)l->tag_offset; }
+static inline size_t large_map_size(const lw_large_t *l) { return l->map_size & ~LW_LARGE_OWN_MAP; }
+
+static void large_set(void *p, size_t map_size, size_t offset, bool own_map) {
+  lw_large_t *l = large_of(p);
+  l->map_size = map_size | (own_map ? LW_LARGE_OWN_MAP : 0);
+  l->tag_offset = ((uint64_t)large_tag(p) << 32) | offset;
+}
 
 /* The header of a large block, after checking that p really is one
- * (and, with remove, taking it out of the registry). */
+ * (and, with remove, taking it out of the registry). reg.lock held. */
 static lw_large_t *large_checked(const void *p, bool remove) {
-  if (lw_unlikely(!(remove ? reg_remove(p) : reg_contains(p))))
+  if (lw_unlikely(!(remove ? reg_remove(p) : reg_contains(p)))) {
+    pthread_mutex_unlock(&reg.lock);
     _lw_report("invalid free (not allocated by lwmalloc, or already freed) of pointer", p);
+  }
   lw_large_t *l = large_of(p);
-  if (lw_unlikely((uint32_t)(l->tag_offset >> 32) != large_tag(p)))
+  if (lw_unlikely((uint32_t)(l->tag_offset >> 32) != large_tag(p))) {
+    pthread_mutex_unlock(&reg.lock);
     _lw_report("corrupted large block header (buffer underflow?) at pointer", p);
+  }
   return l;
 }
 
-/* A mapping of at least map_size bytes (its size in *map_size_out): a
- * cached one, or a new one. *dirty says whether its bytes may be non-zero. */
-static uint8_t *map_for(size_t map_size, size_t *map_size_out, bool *dirty) {
-  *map_size_out = map_size;
-  cached_map_t out[LW_BIG_CACHE_SLOTS + 1];
+/* map_size bytes from the arenas; NULL when they cannot grow. */
+static uint8_t *arena_alloc(size_t map_size, bool *dirty) {
   pthread_mutex_lock(&reg.lock);
-  reg.clock++;
-  cached_map_t e = cache_take(map_size);
-  unsigned n = cache_evict(0, out);
-  pthread_mutex_unlock(&reg.lock);
-  unmap_all(out, n);
-  *dirty = e.map != NULL;
-  if (e.map) {
-    if (e.size >= map_size) {
-      *map_size_out = e.size;
-      return e.map;
-    }
-    uint8_t *m = _lw_os_remap(e.map, e.size, map_size);
-    if (m) return m;
-    _lw_os_unmap(e.map, e.size);
+  uint8_t *map = span_take(map_size, dirty);
+  if (map) { /* the footprint may have grown */
+    size_t live = atomic_load_explicit(&_lw_big_live, memory_order_relaxed) + map_size;
+    spans_shrink_resident(resident_limit(live, live));
   }
-  *dirty = false;
-  uint8_t *m = _lw_os_map(map_size);
-  if (m) _lw_os_name(m, map_size, "lwmalloc:large");
-  return m;
+  pthread_mutex_unlock(&reg.lock);
+  return map;
 }
 
 void *_lw_big_alloc(size_t size, size_t align, bool zero) {
@@ -247,65 +421,95 @@ void *_lw_big_alloc(size_t size, size_t align, bool zero) {
     return NULL;
   }
   size_t map_size = lw_align_up(size + extra, _lw_g.os_page);
-  bool dirty;
-  uint8_t *map = map_for(map_size, &map_size, &dirty);
-  if (!map) return NULL;
-  uint8_t *p = (uint8_t *)lw_align_up((uintptr_t)map + sizeof(lw_large_t), align);
-  lw_large_t *l = large_of(p);
-  size_t offset = (size_t)(p - map);
-  l->map_size = map_size;
-  l->tag_offset = ((uint64_t)large_tag(p) << 32) | offset;
-  if (!reg_add(p)) {
-    _lw_os_unmap(map, map_size);
+  bool dirty = false;
+  uint8_t *map = map_size <= LW_ARENA_BLOCK_MAX ? arena_alloc(map_size, &dirty) : NULL;
+  bool own_map = map == NULL; /* huge, or the arenas are exhausted */
+  if (own_map && (map = _lw_os_map(map_size)) != NULL) _lw_os_name(map, map_size, "lwmalloc:large");
+  uint8_t *p = map ? (uint8_t *)lw_align_up((uintptr_t)map + sizeof(lw_large_t), align) : NULL;
+  pthread_mutex_lock(&reg.lock);
+  if (p && !reg_add(p)) { /* the registry could not grow */
+    if (!own_map) span_give(map, map_size);
+    p = NULL;
+  }
+  pthread_mutex_unlock(&reg.lock);
+  if (!p) {
+    if (own_map && map) _lw_os_unmap(map, map_size);
     errno = ENOMEM;
     return NULL;
   }
-  if (zero && dirty) memset(p, 0, size); /* fresh mappings are zero already */
+  size_t offset = (size_t)(p - map);
+  large_set(p, map_size, offset, own_map);
+  if (zero && dirty) memset(p, 0, size); /* fresh pages are zero already */
   atomic_fetch_add_explicit(&_lw_big_live, map_size - offset, memory_order_relaxed);
   return p;
 }
 
 void _lw_big_free(void *p) {
+  pthread_mutex_lock(&reg.lock);
   lw_large_t *l = large_checked(p, true);
-  size_t offset = (uint32_t)l->tag_offset, map_size = l->map_size;
+  size_t offset = large_offset(l), map_size = large_map_size(l);
+  bool own_map = l->map_size & LW_LARGE_OWN_MAP;
   atomic_fetch_sub_explicit(&_lw_big_live, map_size - offset, memory_order_relaxed);
-  cache_put((uint8_t *)p - offset, map_size);
+  if (!own_map) span_give((uint8_t *)p - offset, map_size);
+  pthread_mutex_unlock(&reg.lock);
+  if (own_map) _lw_os_unmap((uint8_t *)p - offset, map_size);
 }
 
 size_t _lw_big_usable(const void *p) {
   const lw_large_t *l = large_of(p);
-  return l->map_size - (uint32_t)l->tag_offset;
+  return large_map_size(l) - large_offset(l);
 }
 
-/* Resizes in place or by mremap; NULL (errno ENOMEM) leaves p intact. */
-void *_lw_big_realloc(void *p, size_t size) {
-  lw_large_t *l = large_checked(p, false);
-  size_t offset = (uint32_t)l->tag_offset, old_map = l->map_size;
-  if (size > SIZE_MAX / 2) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  size_t map_size = lw_align_up(size + offset, _lw_g.os_page);
-  if (map_size == old_map) return p;
+/* A span resized where it lies: shrunk (the tail goes back) or grown into
+ * the free span after it. */
+static bool span_resize(void *p, lw_large_t *l, size_t map_size) {
+  size_t offset = large_offset(l), old = large_map_size(l);
+  uint8_t *map = (uint8_t *)p - offset;
+  if (map_size > LW_ARENA_BLOCK_MAX) return false;
+  if (map_size < old) span_give(map + map_size, old - map_size);
+  else if (!span_extend(map + old, map_size - old)) return false;
+  large_set(p, map_size, offset, false);
+  atomic_fetch_add_explicit(&_lw_big_live, map_size - old, memory_order_relaxed); /* wraps down */
+  return true;
+}
+
+/* A block with its own mapping, resized by mremap (which may move it). */
+static void *own_map_resize(void *p, lw_large_t *l, size_t map_size) {
+  size_t offset = large_offset(l), old = large_map_size(l);
   int saved = errno;
-  uint8_t *map = _lw_os_remap((uint8_t *)p - offset, old_map, map_size);
-  if (!map) { /* e.g. a range joined from two mappings: mremap cannot move it */
-    if (map_size < old_map) return p; /* keep it whole */
-    void *q = _lw_big_alloc(size, LW_ALIGN, false);
-    if (!q) return NULL;
-    errno = saved;
-    memcpy(q, p, old_map - offset);
-    _lw_big_free(p);
-    return q;
-  }
+  uint8_t *map = _lw_os_remap((uint8_t *)p - offset, old, map_size);
+  errno = saved;
+  if (!map) return NULL;
   uint8_t *q = map + offset;
   if (q != p) { /* moved: re-register (removing cannot fail, adding may grow) */
     reg_remove(p);
     if (!reg_add(q)) _lw_report("cannot register moved large block", q);
   }
-  lw_large_t *nl = large_of(q);
-  nl->map_size = map_size;
-  nl->tag_offset = ((uint64_t)large_tag(q) << 32) | offset;
-  atomic_fetch_add_explicit(&_lw_big_live, map_size - old_map, memory_order_relaxed);
+  large_set(q, map_size, offset, true);
+  atomic_fetch_add_explicit(&_lw_big_live, map_size - old, memory_order_relaxed);
+  return q;
+}
+
+/* Resizes in place, by mremap, or by moving; NULL (errno ENOMEM) leaves p intact. */
+void *_lw_big_realloc(void *p, size_t size) {
+  if (size > SIZE_MAX / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  pthread_mutex_lock(&reg.lock);
+  lw_large_t *l = large_checked(p, false);
+  size_t offset = large_offset(l), old = large_map_size(l);
+  size_t map_size = lw_align_up(size + offset, _lw_g.os_page);
+  void *q = NULL;
+  if (map_size == old) q = p;
+  else if (l->map_size & LW_LARGE_OWN_MAP) q = own_map_resize(p, l, map_size);
+  else if (span_resize(p, l, map_size)) q = p;
+  pthread_mutex_unlock(&reg.lock);
+  if (q) return q;
+  if (map_size < old) return p; /* keep it whole */
+  q = _lw_big_alloc(size, LW_ALIGN, false);
+  if (!q) return NULL;
+  memcpy(q, p, old - offset);
+  _lw_big_free(p);
   return q;
 }

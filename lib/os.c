@@ -1,6 +1,6 @@
-/* The OS boundary: the only file that calls mmap, munmap, madvise, mremap
- * and prctl. Contract: sizes are multiples of the OS page size (read at run
- * time: 4, 16 or 64 KiB); failures return NULL/-1 with errno set (ENOMEM
+/* The OS boundary: the only file that calls mmap, munmap, madvise, mremap,
+ * mprotect and prctl. Contract: sizes are multiples of the OS page size
+ * (read at run time: 4, 16 or 64 KiB); failures return NULL/-1 with errno set (ENOMEM
  * for exhaustion); every call emits its OS_* event and updates counters. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +46,36 @@ void *_lw_os_map_aligned(size_t size, size_t align) {
   if (head) _lw_os_unmap(raw, head);
   if (tail) _lw_os_unmap(aligned + size, tail);
   return aligned;
+}
+
+/* Large arenas (big.c) reserve address space without access, then open it
+ * front to back as blocks reach further (the way glibc grows its arena
+ * heaps): only the opened part is charged to the process and counted as
+ * mapped, and it stays one kernel mapping. */
+void *_lw_os_reserve_aligned(size_t size, size_t align) {
+  uint8_t *raw = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return NULL;
+  uint8_t *aligned = (uint8_t *)lw_align_up((uintptr_t)raw, align);
+  size_t head = (size_t)(aligned - raw), tail = align - head;
+  if (head) munmap(raw, head);
+  if (tail) munmap(aligned + size, tail);
+  return aligned;
+}
+
+bool _lw_os_open(void *addr, size_t size) {
+  if (mprotect(addr, size, PROT_READ | PROT_WRITE) != 0) return false;
+  atomic_fetch_add_explicit(&_lw_os_maps, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&_lw_os_mapped, size, memory_order_relaxed);
+  LW_EVENT(OS_MAP, addr, size, 0);
+  return true;
+}
+
+/* Unmaps a reservation of which `opened` bytes were opened. */
+void _lw_os_release(void *addr, size_t size, size_t opened) {
+  if (munmap(addr, size) != 0) return;
+  atomic_fetch_add_explicit(&_lw_os_unmaps, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&_lw_os_mapped, opened, memory_order_relaxed);
+  LW_EVENT(OS_UNMAP, addr, opened, 0);
 }
 
 int _lw_os_unmap(void *addr, size_t size) {

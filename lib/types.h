@@ -173,8 +173,11 @@ typedef struct lw_heap_s {
  *   map                                  p (16-aligned, or as asked)
  *   |<------------- offset -------------->|
  *   [ ...alignment gap... | map_size | tag:32 offset:32 ][ user bytes ...]
+ *  map is a run of pages in a large arena (big.c), or a mapping of its own
+ *  (LW_LARGE_OWN_MAP set in map_size, whose other bits are the size).
  *  The tag is a hash of p and the process secret: free() of a pointer that
  *  is not ours fails this check instead of unmapping a stranger's memory. */
+#define LW_LARGE_OWN_MAP ((uint64_t)1)
 typedef struct lw_large_s {
   uint64_t map_size;
   uint64_t tag_offset;

@@ -1,10 +1,12 @@
-/* Large blocks: direct mappings, mremap growth, tags. */
+/* Large blocks: arena spans, page reuse and the footprint limit, own
+ * mappings for huge ones, realloc. */
 #include <string.h>
 
 #include "internal.h"
 #include "testhelper.h"
 
-TEST(large_blocks_are_mapped_and_unmapped) {
+TEST(large_blocks_come_from_an_arena_that_trim_unmaps) {
+  lw_trim(0);
   lw_stats_t s0, s1, s2;
   lw_stats(&s0);
   void *p = lw_malloc(1 << 20);
@@ -18,46 +20,100 @@ TEST(large_blocks_are_mapped_and_unmapped) {
   lw_free(p);
   lw_stats(&s2);
   EXPECT_EQ_U(s2.large_bytes, s0.large_bytes);
-  /* the mapping waits in the cache; a trim unmaps it */
+  EXPECT_EQ_U(s2.os_unmaps, s1.os_unmaps); /* the last arena stays */
   lw_trim(0);
   lw_stats(&s2);
   EXPECT(s2.os_unmaps > s1.os_unmaps);
-  EXPECT(s2.mapped_bytes < s1.mapped_bytes);
+  EXPECT(s2.mapped_bytes + (1 << 20) <= s1.mapped_bytes);
 }
 
-TEST(cached_mappings_are_reused_and_calloc_still_zeroes) {
+TEST(freed_pages_are_reused_and_calloc_still_zeroes) {
   lw_trim(0);
-  void *keep = lw_malloc(4 << 20); /* the cache may hold as much as is live */
+  void *keep = lw_malloc(4 << 20);
   unsigned char *p = lw_malloc(3 << 20);
   ASSERT(p && keep);
   memset(p, 0xff, 3 << 20);
   lw_free(p);
   lw_stats_t s0, s1;
   lw_stats(&s0);
-  unsigned char *q = lw_calloc(1, 1 << 20); /* cut from the cached 3 MiB */
+  unsigned char *q = lw_calloc(1, 1 << 20); /* on p's pages, which are resident */
   ASSERT(q);
-  lw_stats(&s1);
-  EXPECT_EQ_U(s1.os_maps, s0.os_maps);
+  EXPECT(q == p);
   for (size_t i = 0; i < (1u << 20); i += 511) EXPECT(q[i] == 0);
-  unsigned char *r = lw_malloc(1 << 20); /* the rest of it */
+  unsigned char *r = lw_malloc(1 << 20); /* the rest of them */
   ASSERT(r);
+  EXPECT(r > q && r < p + (3 << 20));
   lw_stats(&s1);
   EXPECT_EQ_U(s1.os_maps, s0.os_maps);
+  EXPECT_EQ_U(s1.os_decommits, s0.os_decommits);
   lw_free(q);
   lw_free(r);
   lw_free(keep);
   lw_trim(0);
 }
 
-TEST(the_cache_holds_no_more_than_the_live_large_bytes) {
+/* The footprint (live + resident free large bytes) stays within the
+ * recent peak of live large bytes: free pages that cannot serve a new
+ * block are given back when fresh pages had to be opened for it. */
+TEST(free_pages_past_the_recent_peak_are_given_back) {
   lw_trim(0);
+  unsigned char *b[4];
+  for (int i = 0; i < 4; i++) {
+    b[i] = lw_malloc(2 << 20);
+    ASSERT(b[i]);
+    memset(b[i], i, 2 << 20);
+  }
+  lw_stats_t s0, s1;
+  lw_free(b[0]); /* two resident free runs of 2 MiB, apart */
+  lw_free(b[2]);
+  lw_stats(&s0);
+  unsigned char *e = lw_malloc(5 << 20); /* fits neither: fresh pages */
+  ASSERT(e);
+  memset(e, 7, 5 << 20);
+  lw_stats(&s1);
+  EXPECT(s1.os_decommits > s0.os_decommits);
+  unsigned char *f = lw_malloc(1 << 20); /* still reuses what stayed */
+  ASSERT(f);
+  EXPECT((f >= b[0] && f < b[0] + (2 << 20)) || (f >= b[2] && f < b[2] + (2 << 20)));
+  lw_free(f);
+  lw_free(e);
+  lw_free(b[1]);
+  lw_free(b[3]);
+  lw_trim(0);
+}
+
+TEST(realloc_grows_in_place_into_free_pages) {
+  lw_trim(0);
+  unsigned char *p = lw_malloc(1 << 20);
+  ASSERT(p);
+  memset(p, 9, 1 << 20);
+  unsigned char *q = lw_realloc(p, 3 << 20); /* the arena's free rest follows it */
+  EXPECT(q == p);
+  for (size_t i = 0; i < (1u << 20); i += 4093) EXPECT(q[i] == 9);
+  EXPECT(lw_usable_size(q) >= (3u << 20));
+  unsigned char *r = lw_realloc(q, 512 << 10); /* shrinks in place, the tail goes back */
+  EXPECT(r == q);
+  unsigned char *s = lw_malloc(1 << 20);
+  ASSERT(s);
+  EXPECT(s > r && s < r + (3 << 20));
+  lw_free(s);
+  lw_free(r);
+}
+
+TEST(huge_blocks_have_their_own_mapping) {
   lw_stats_t s0, s1;
   lw_stats(&s0);
-  void *p = lw_malloc(8 << 20);
+  unsigned char *p = lw_malloc(40 << 20);
   ASSERT(p);
-  lw_free(p); /* nothing else large is live: 8 MiB is over the limit */
+  p[0] = 1;
+  p[(40 << 20) - 1] = 2;
+  unsigned char *q = lw_realloc(p, 80 << 20); /* mremap: no copy by us */
+  ASSERT(q);
+  EXPECT(q[0] == 1 && q[(40 << 20) - 1] == 2);
+  lw_free(q);
   lw_stats(&s1);
-  EXPECT(s1.mapped_bytes <= s0.mapped_bytes);
+  EXPECT(s1.os_unmaps > s0.os_unmaps);
+  EXPECT_EQ_U(s1.large_bytes, s0.large_bytes);
 }
 
 TEST(realloc_grows_by_remap_and_keeps_contents) {
