@@ -8,8 +8,11 @@
 --   * tid      kernel thread id (gettid) of the thread that made the record.
 --   * addresses and sizes are plain integers (bytes); addresses fit in 64
 --     bits and are stored as SQLite's signed 64-bit integers.
--- The importer (viewer/import.c) reads the trace once, then walks the calls
--- in seq order to derive lifetimes, sites, threads and time_index.
+-- The importer (viewer/import.c, import_lifetimes.c) reads the trace once,
+-- puts calls and events back in seq order through a fixed-size reorder
+-- ring, derives lifetimes, sites, threads and time_index as it goes, and
+-- appends calls and allocator_events in seq order; its memory does not grow
+-- with the trace.
 -- This file is compiled into lwview; the schema version is in meta.
 
 PRAGMA foreign_keys = OFF;
@@ -27,6 +30,14 @@ PRAGMA foreign_keys = OFF;
 --   calls, events    record counts; lost: records the recorder dropped
 --   peak_live_bytes, peak_live_seq   highest live (requested) bytes and
 --                    the call after which it was reached
+--   final_live_bytes, final_live_blocks   live at the end of the trace
+--   unknown_frees    frees of addresses never seen allocated
+--   reused_live      allocations of an address still live (its free missed)
+--   duplicate_seqs   records whose seq was already taken (corrupt input)
+--   late_records     records that arrived after the import had passed their
+--                    seq (further out of order than the reorder ring holds:
+--                    derived out of order); 0 in every trace we recorded
+--   missing_seqs     seqs no record carried (records the recorder lost)
 --   complete         1 once the import finished (a db without it is stale)
 --   error            the reader's error if the trace was cut or corrupt
 --                    (everything before the damage was imported)
@@ -198,10 +209,12 @@ CREATE TABLE site_stretches (
   PRIMARY KEY (stretch, stack_id)
 ) WITHOUT ROWID;
 
--- The time index: one row per stretch of consecutive calls (in seq order;
--- a stretch ends after max(8, min(1024, calls/2048)) calls or when
--- duration/2048 ns have passed since its start: some thousands of rows),
--- with the heap's totals at its end. Charts and the time cursor read this
+-- The time index: one row per stretch of consecutive calls (in seq order),
+-- with the heap's totals at its end. 2048 to 4096 rows (fewer for a short
+-- trace): a stretch ends after C calls or when T ns have passed since its
+-- start, C and T starting at 8 calls and 1 us; whenever the index reaches
+-- 4096 stretches, neighbours are merged pairwise and C and T doubled, so
+-- the importer never holds more than 4096 of them. Charts and the time cursor read this
 -- instead of rescanning calls.
 CREATE TABLE time_index (
   id INTEGER PRIMARY KEY, -- stretch number

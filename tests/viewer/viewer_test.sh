@@ -2,7 +2,7 @@
 # lwview end-to-end tests; one case per CTest test (tests/viewer/CMakeLists.txt
 # passes the tool paths in LWVIEW, LWTRACE, LWMALLOC_SO, WORKLOAD,
 # TEST_VIEWER_DB and a scratch WORKDIR).
-#   viewer_test.sh import|sql|tui|live|badinput|truncated
+#   viewer_test.sh import|sql|tui|live|badinput|truncated|committed|memory
 set -u
 case_name=$1
 mkdir -p "$WORKDIR"
@@ -267,6 +267,48 @@ committed)
       check "$name: $key" "$(summary_num $key "$name.txt")" "$(json_num $key "$name.json")"
     done
   done
+  ;;
+memory)
+  # bounded memory: the same churn (short-lived blocks, a bounded live set)
+  # recorded 3x longer must import with about the same peak RSS. Keeping a
+  # per-call table (72 bytes a call, as lwview did before) would add
+  # ~230 MB for the 3.2 M extra calls; the reorder ring, the live map and
+  # SQLite's cache do not grow with the trace (all three are full after
+  # 1.6 M calls). No timing is checked.
+  # Under ASan (quarantine, redzones) RSS says nothing: smaller traces,
+  # correctness only.
+  sizes="800000 2400000"
+  [ "${LWV_SANITIZED:-0}" = 1 ] && sizes="100000 300000"
+  rss=()
+  for iters in $sizes; do
+    t=$WORKDIR/churn$iters.lwt.zst
+    "$LWTRACE" record -o "$t" -- "$WORKLOAD" 2 $iters > /dev/null 2>&1 || { fail "lwtrace record"; exit 1; }
+    "$LWTRACE" info --json "$t" > churn.json || fail "lwtrace info"
+    LWV_TIMING=1 "$LWVIEW" --import-only --force --quiet --db "$WORKDIR/churn.db" "$t" \
+      > churn.txt 2> churn.err || { cat churn.err; fail "import"; exit 1; }
+    for key in calls records peak_live_bytes final_live_bytes; do
+      check "$iters iterations: $key" "$(summary_num $key churn.txt)" "$(json_num $key churn.json)"
+    done
+    check "$iters iterations: no record out of the ring's reach" \
+      "$(sqlite3 churn.db "SELECT value FROM meta WHERE key='late_records'")" "0"
+    check "$iters iterations: live blocks at the peak add up to the peak" \
+      "$(sqlite3 churn.db "SELECT sum(size) FROM blocks, (SELECT value AS p FROM meta WHERE key='peak_live_seq')
+          WHERE seq <= p AND (end_seq IS NULL OR end_seq > p)")" "$(summary_num peak_live_bytes churn.txt)"
+    mb=$(grep -o "max RSS [0-9]*" churn.err | tr -dc 0-9)
+    echo "$iters iterations: $(summary_num calls churn.txt) calls, import peak RSS $mb MB"
+    rss+=("$mb")
+    rm -f "$t"
+  done
+  [ -n "${rss[0]}" ] && [ -n "${rss[1]}" ] || { fail "no max RSS in LWV_TIMING output"; exit 1; }
+  if [ "${LWV_SANITIZED:-0}" = 1 ]; then
+    echo "sanitizer build: peak RSS not compared"
+    rm -f "$WORKDIR/churn.db"
+    exit $((failures != 0))
+  fi
+  growth=$((rss[1] - rss[0]))
+  if [ "$growth" -le 16 ]; then echo "ok: peak RSS grew by $growth MB for 3x the calls (limit 16)"
+  else fail "peak RSS grew by $growth MB for 3x the calls (limit 16): memory grows with the trace"; fi
+  rm -f "$WORKDIR/churn.db"
   ;;
 *)
   echo "unknown case $case_name"
