@@ -356,6 +356,16 @@ static void span_give(uint8_t *p, size_t size) {
   spans_shrink_resident(resident_limit(live + size, live));
 }
 
+/* The small and medium tiers map a segment of `bytes`: the dirty large
+ * pages kept for reuse make way, so that keeping them never raises the
+ * process's footprint above what the program's own growth does. */
+void _lw_big_make_room(size_t bytes) {
+  if (!reg.dirty) return; /* racy peek: at worst a round is skipped */
+  pthread_mutex_lock(&reg.lock);
+  spans_shrink_resident(reg.dirty > bytes ? reg.dirty - bytes : 0);
+  pthread_mutex_unlock(&reg.lock);
+}
+
 /* lw_trim: gives back the pages of every free span and unmaps the wholly
  * free arenas; returns the bytes given back. */
 size_t _lw_big_trim(void) {

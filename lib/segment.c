@@ -29,6 +29,7 @@ static void segmap_set(lw_segment_t *seg, bool on) {
 }
 
 lw_segment_t *_lw_segment_alloc(uint32_t kind) {
+  _lw_big_make_room(LW_SEG_SIZE);
   lw_segment_t *seg = _lw_os_map_aligned(LW_SEG_SIZE, LW_SEG_SIZE);
   if (!seg) return NULL;
   if ((uintptr_t)seg >> LW_VA_BITS) { /* above what the map covers: give up */
