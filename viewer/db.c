@@ -10,8 +10,8 @@
 #include "import.h"
 #include "u64map.h"
 
-/* live_at visits, for each level of the interval index (import.c ivl_key),
- * the one dyadic range holding seq: at most IVL_LEVELS index probes. */
+/* live_at visits, for each level of the interval index (import_lifetimes.c
+ * live_key), the one dyadic range holding seq: IVL_LEVELS rowid ranges. */
 #define IVL_LEVELS 41
 
 static int db_prep(lwv_db_t *d, sqlite3_stmt **st, const char *sql) {
@@ -121,21 +121,22 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
   d->n_snapshots = count_of(d, "SELECT count(*) FROM pool_snapshots");
   d->n_runs = count_of(d, "SELECT count(*) FROM coalesce_runs");
 
-  char in_list[IVL_LEVELS * 2 + 8] = "";
-  for (int i = 0; i < IVL_LEVELS; i++) strcat(in_list, i ? ",?" : "?");
-  char live_sql[512];
-  snprintf(live_sql, sizeof live_sql,
-           "SELECT c.seq, c.addr, c.size, c.time_ns, c.tid, c.stack_id FROM live_index l"
-           " JOIN calls c ON c.seq = l.seq WHERE l.ivl IN (%s) AND l.seq <= ?%d"
-           " AND (c.end_seq IS NULL OR c.end_seq > ?%d)",
-           in_list, IVL_LEVELS + 1, IVL_LEVELS + 1);
+  const char *live_sql =
+      "SELECT c.seq, c.addr, c.size, c.time_ns, c.tid, c.stack_id FROM live_index l"
+      " JOIN calls c ON c.seq = l.key & 2199023255551 WHERE l.key BETWEEN ?1 AND ?2"
+      " AND (c.end_seq IS NULL OR c.end_seq > ?3)";
+  char scan_sql[320];
+  snprintf(scan_sql, sizeof scan_sql,
+           "SELECT seq, addr, size, time_ns, tid, stack_id FROM calls WHERE seq BETWEEN ?1 AND ?2"
+           " AND addr IS NOT NULL AND end_seq > ?2 AND seq >> %d = (end_seq - 1) >> %d",
+           LWV_LIVE_SCAN_LEVEL - 1, LWV_LIVE_SCAN_LEVEL - 1);
   char regions_sql[256];
   snprintf(regions_sql, sizeof regions_sql,
            "SELECT kind, a, b, c, seq FROM allocator_events WHERE kind IN (%d,%d,%d)"
            " AND seq > ? AND seq <= ? ORDER BY seq", LW_EV_OS_MAP, LW_EV_OS_UNMAP, LW_EV_OS_REMAP);
   if (load_time_index(d) ||
       db_prep(d, &d->q_seq_at, "SELECT max(seq) FROM calls WHERE seq BETWEEN ? AND ? AND time_ns <= ?") ||
-      db_prep(d, &d->q_live, live_sql) ||
+      db_prep(d, &d->q_live, live_sql) || db_prep(d, &d->q_live_scan, scan_sql) ||
       db_prep(d, &d->q_snap, "SELECT id, time_ns, live_bytes, mapped_bytes, committed_bytes,"
                              " unmerged_bytes FROM pool_snapshots WHERE time_ns <= ?"
                              " ORDER BY time_ns DESC, id DESC LIMIT 1") ||
@@ -158,7 +159,7 @@ lwv_db_t *lwv_db_open(const char *path, char *err, size_t errlen) {
 
 void lwv_db_close(lwv_db_t *d) {
   if (d == NULL) return;
-  sqlite3_stmt *sts[] = {d->q_seq_at, d->q_live,     d->q_snap,  d->q_classes,
+  sqlite3_stmt *sts[] = {d->q_seq_at, d->q_live, d->q_live_scan, d->q_snap, d->q_classes,
                          d->q_frames, d->q_last_run, d->q_freed, d->q_regions};
   for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) sqlite3_finalize(sts[i]);
   sqlite3_close(d->db);
@@ -212,28 +213,42 @@ const lwv_block_t *lwv_db_live_at(lwv_db_t *d, uint64_t seq, size_t *n) {
   }
   d->nlive = 0;
   d->live_valid = 0;
-  sqlite3_stmt *q = d->q_live;
-  for (int level = 0; level < IVL_LEVELS; level++)
-    sqlite3_bind_int64(q, level + 1, (sqlite3_int64)((uint64_t)level << 41 | seq >> level));
-  sqlite3_bind_int64(q, IVL_LEVELS + 1, (sqlite3_int64)seq);
-  int rc;
-  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-    if (d->nlive == d->caplive) {
-      size_t ncap = d->caplive ? d->caplive * 2 : 4096;
-      lwv_block_t *v = realloc(d->live, ncap * sizeof *v);
-      if (v == NULL) break;
-      d->live = v;
-      d->caplive = ncap;
+  int rc = SQLITE_DONE;
+  for (int level = LWV_LIVE_SCAN_LEVEL - 1; level < IVL_LEVELS && rc == SQLITE_DONE; level++) {
+    /* a block of level L live at seq started in seq's aligned range of
+     * 2^L seqs: levels up to LWV_LIVE_SCAN_LEVEL - 1 all at once by a scan
+     * of the calls in that range (live_index has no rows for them), the
+     * others through live_index */
+    sqlite3_stmt *q = d->q_live;
+    uint64_t first = seq >> level << level;
+    if (level == LWV_LIVE_SCAN_LEVEL - 1) {
+      q = d->q_live_scan;
+      sqlite3_bind_int64(q, 1, (sqlite3_int64)first);
+      sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    } else {
+      uint64_t lvl = (uint64_t)level << 41;
+      sqlite3_bind_int64(q, 1, (sqlite3_int64)(lvl | first));
+      sqlite3_bind_int64(q, 2, (sqlite3_int64)(lvl | seq));
+      sqlite3_bind_int64(q, 3, (sqlite3_int64)seq);
     }
-    lwv_block_t *b = &d->live[d->nlive++];
-    b->seq = (uint64_t)sqlite3_column_int64(q, 0);
-    b->addr = (uint64_t)sqlite3_column_int64(q, 1);
-    b->size = (uint64_t)sqlite3_column_int64(q, 2);
-    b->time_ns = (uint64_t)sqlite3_column_int64(q, 3);
-    b->tid = (uint32_t)sqlite3_column_int64(q, 4);
-    b->stack_id = (uint32_t)sqlite3_column_int64(q, 5);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+      if (d->nlive == d->caplive) {
+        size_t ncap = d->caplive ? d->caplive * 2 : 4096;
+        lwv_block_t *v = realloc(d->live, ncap * sizeof *v);
+        if (v == NULL) break;
+        d->live = v;
+        d->caplive = ncap;
+      }
+      lwv_block_t *b = &d->live[d->nlive++];
+      b->seq = (uint64_t)sqlite3_column_int64(q, 0);
+      b->addr = (uint64_t)sqlite3_column_int64(q, 1);
+      b->size = (uint64_t)sqlite3_column_int64(q, 2);
+      b->time_ns = (uint64_t)sqlite3_column_int64(q, 3);
+      b->tid = (uint32_t)sqlite3_column_int64(q, 4);
+      b->stack_id = (uint32_t)sqlite3_column_int64(q, 5);
+    }
+    sqlite3_reset(q);
   }
-  sqlite3_reset(q);
   d->live_seq = seq;
   d->live_valid = rc == SQLITE_DONE;
   *n = d->nlive;

@@ -85,7 +85,7 @@ typedef struct lwv_db_s {
   lwv_region_cp_t *rcp;
   size_t nrcp;
   int rcp_built;
-  sqlite3_stmt *q_seq_at, *q_live, *q_snap, *q_classes, *q_frames, *q_last_run, *q_freed,
+  sqlite3_stmt *q_seq_at, *q_live, *q_live_scan, *q_snap, *q_classes, *q_frames, *q_last_run, *q_freed,
       *q_regions;
 } lwv_db_t;
 

@@ -5,7 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LWV_SCHEMA_VERSION 6
+#define LWV_SCHEMA_VERSION 7
+
+/* live_index holds the blocks whose lifetime has a level (schema.sql) of at
+ * least this; the blocks of lower levels live at seq S started in S's
+ * aligned range of 2^LWV_LIVE_SCAN_LEVEL seqs and are found by scanning
+ * those calls rows (db.c, lwv_db_live_at). */
+#define LWV_LIVE_SCAN_LEVEL 14
 
 typedef struct lwv_import_stats_s {
   uint64_t records; /* trace records read */

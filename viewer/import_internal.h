@@ -14,6 +14,7 @@
 
 #include "callbuf.h"
 #include "elfsym.h"
+#include "import.h"
 #include "events.h"
 #include "trace_read.h"
 #include "u64map.h"

@@ -22,15 +22,15 @@
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
 #define SLOT_SKIP 253 /* op of the slot of a seq'd record that is neither (thread start...) */
 
-/* Interval-index key of a lifetime [seq, end): the smallest aligned dyadic
- * range of seqs holding [seq, end-1], as level << 41 | seq >> level, level
- * 0..IVL_LEVELS-1. db.c's live-at query visits the ranges that contain a
- * given seq, one per level. */
-static uint64_t ivl_key(uint64_t seq, uint64_t end) {
+/* live_index key of a lifetime [seq, end): level << 41 | seq, level being
+ * that of the smallest aligned dyadic range of seqs holding [seq, end-1]
+ * (0..IVL_LEVELS-1). db.c's live-at query visits, per level, the keys of
+ * the blocks that started in the range holding a given seq. */
+static uint64_t live_key(uint64_t seq, uint64_t end) {
   uint64_t last = end > seq ? end - 1 : seq;
   uint64_t x = seq ^ last;
   unsigned level = x ? 64u - (unsigned)__builtin_clzll(x) : 0;
-  return (uint64_t)level << 41 | seq >> level;
+  return (uint64_t)level << 41 | seq;
 }
 
 typedef struct live_s { /* a live block (value of the address map: index) */
@@ -58,7 +58,7 @@ struct lifetimes_s {
   uint64_t wscan;  /* next seq to scan for writing (tail <= wscan <= next) */
   uint64_t pend[CALL_ROWS]; /* calls scanned, not yet inserted */
   int npend;
-  uint64_t livebuf[LIVE_ROWS][2]; /* live_index rows not yet inserted */
+  uint64_t livebuf[LIVE_ROWS]; /* live_index rows not yet inserted */
   int nlive;
   sqlite3_stmt *ins_calls, *ins_lives, *ins_live, *upd_end;
 
@@ -169,13 +169,12 @@ static int write_upto(importer_t *im, lifetimes_t *lt, uint64_t limit) {
 }
 
 static int live_index_put(importer_t *im, lifetimes_t *lt, uint64_t seq, uint64_t end) {
-  lt->livebuf[lt->nlive][0] = ivl_key(seq, end);
-  lt->livebuf[lt->nlive][1] = seq;
+  uint64_t key = live_key(seq, end);
+  if (key >> 41 < LWV_LIVE_SCAN_LEVEL) return 0; /* found by a scan of calls */
+  lt->livebuf[lt->nlive] = key;
   if (++lt->nlive < LIVE_ROWS) return 0;
-  for (int r = 0; r < LIVE_ROWS; r++) {
-    sqlite3_bind_int64(lt->ins_lives, 2 * r + 1, (sqlite3_int64)lt->livebuf[r][0]);
-    sqlite3_bind_int64(lt->ins_lives, 2 * r + 2, (sqlite3_int64)lt->livebuf[r][1]);
-  }
+  for (int r = 0; r < LIVE_ROWS; r++)
+    sqlite3_bind_int64(lt->ins_lives, r + 1, (sqlite3_int64)lt->livebuf[r]);
   lt->nlive = 0;
   return step_reset(im, lt->ins_lives);
 }
@@ -183,8 +182,7 @@ static int live_index_put(importer_t *im, lifetimes_t *lt, uint64_t seq, uint64_
 static int live_index_flush(importer_t *im, lifetimes_t *lt) {
   int rc = 0;
   for (int r = 0; r < lt->nlive && rc == 0; r++) {
-    sqlite3_bind_int64(lt->ins_live, 1, (sqlite3_int64)lt->livebuf[r][0]);
-    sqlite3_bind_int64(lt->ins_live, 2, (sqlite3_int64)lt->livebuf[r][1]);
+    sqlite3_bind_int64(lt->ins_live, 1, (sqlite3_int64)lt->livebuf[r]);
     rc = step_reset(im, lt->ins_live);
   }
   lt->nlive = 0;
@@ -561,8 +559,8 @@ int lwv_im_lt_open(importer_t *im) {
   }
   if (prep(im, &lt->ins_calls, sql)) return -1;
   len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
-  for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?,?)", r ? "," : "");
-  if (prep(im, &lt->ins_lives, sql) || prep(im, &lt->ins_live, "INSERT INTO live_index VALUES(?,?)") ||
+  for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?)", r ? "," : "");
+  if (prep(im, &lt->ins_lives, sql) || prep(im, &lt->ins_live, "INSERT INTO live_index VALUES(?)") ||
       prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ?, end_ns = ?, end_tid = ? WHERE seq = ?"))
     return -1;
   return 0;

@@ -86,16 +86,21 @@ CREATE TABLE calls (
 );
 
 -- Interval index of block lifetimes, so that "blocks live at seq S" needs
--- no scan. Each lifetime [seq, end_seq) (end_seq = 2^40 if never freed)
--- gets the key of the smallest aligned power-of-two range of seqs holding
--- it: ivl = level << 41 | seq >> level. A block live at S has one of the 41
--- keys level << 41 | S >> level (level 0..40): 41 index probes, each
--- filtered by seq <= S < end_seq (viewer/db.c, lwv_db_live_at).
+-- no scan of the whole trace. Each lifetime [seq, end_seq) (end_seq = 2^40
+-- if never freed) has a level: that of the smallest aligned power-of-two
+-- range of seqs holding it (level L: [k << L, (k + 1) << L) for some k),
+-- 0..40. A block of level L live at S started in the range of S at that
+-- level. Only blocks of level 14 and up (lifetimes of more than 8192 seqs,
+-- or straddling such a boundary; LWV_LIVE_SCAN_LEVEL) have a row: the
+-- blocks live at S of the levels 14..40 are found by 27 rowid-range scans,
+-- keys L << 41 | (S >> L << L) to L << 41 | S, each filtered by
+-- end_seq > S; those of levels 0..13 by scanning the calls rows of S's
+-- aligned range of 8192 seqs (viewer/db.c, lwv_db_live_at). Short-lived
+-- blocks, most of a trace, thus cost no row. Rows are inserted when a block
+-- ends (leaks: at the end of the import).
 CREATE TABLE live_index (
-  ivl INTEGER,            -- interval key (above)
-  seq INTEGER,            -- calls.seq of the block
-  PRIMARY KEY (ivl, seq)
-) WITHOUT ROWID;
+  key INTEGER PRIMARY KEY -- level << 41 | seq (calls.seq of the block: key & (2^41 - 1))
+);
 
 -- One row per block handed out (a call that returned a pointer).
 CREATE VIEW blocks AS
