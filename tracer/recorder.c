@@ -35,6 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #define LW_TRACE 1
 #include "events.h"
 #include "lw_trace.h"
@@ -308,7 +311,15 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
     }
     uint64_t now = _lwt_now() >> g.time_shift;
     int stacks = (g.flags & LWT_FLAG_STACKS) != 0;
-    uint32_t stack = stacks && t->depth == 1 ? _lwt_stack_capture() : 0;
+    uint32_t stack = 0;
+    if (stacks && t->depth == 1 && _lwt_stacks_ready()) {
+      /* Walked here rather than in stacks.c: one frame less to unwind.
+       * Not marked internal: a signal handler that allocates while we
+       * unwind must be recorded (it lands in the signal lane, one level
+       * deeper, where no stack is taken, so there is no recursion). */
+      void *frames[LWT_MAX_DEPTH + LWT_OWN_FRAMES];
+      stack = _lwt_stack_intern(frames, unw_backtrace(frames, (int)(g.depth + LWT_OWN_FRAMES)));
+    }
     uint8_t b[LWT_MAX_RECORD], *p = b;
     p = rec_tid(l, p);
     uint8_t *tag = p++;

@@ -87,8 +87,11 @@ void _lwt_set_internal(int on);   /* this thread's allocations are not recorded 
 
 /* stacks.c */
 int _lwt_stacks_init(unsigned depth);
-/* Captures the caller's stack and returns its id (0 = none). */
-uint32_t _lwt_stack_capture(void);
+int _lwt_stacks_ready(void);
+/* buf[0..got): unw_backtrace's frames as taken by the hook (its own and
+ * the allocator's first); returns the stack's id (0 = none). */
+uint32_t _lwt_stack_intern(void *const *buf, int got);
+#define LWT_OWN_FRAMES 8 /* frames walked beyond the depth: ours are fewer */
 /* Writer: calls emit(id, depth, ips) for every stack not yet written;
  * order: ids already referenced by drained lane bytes are emitted first. */
 void _lwt_stacks_emit(void (*emit)(void *arg, uint32_t id, uint32_t depth, const uint64_t *ips),
