@@ -63,6 +63,14 @@ typedef struct lwt_global_s {
   uint32_t flags;               /* LWT_FLAG_* of the header */
   _Atomic int writer_running;
   _Alignas(LWT_LINE) _Atomic uint64_t seq; /* last sequence number handed out */
+  /* The clock (recorder.c, _lwt_now): ns since t0 = clk_base_ns +
+   * (counter - clk_base_ticks) * clk_mult / 2^32, refitted by the writer
+   * every tick under the seqlock clk_seq (odd while it writes); clk_mult 0
+   * = read clock_gettime instead. */
+  _Alignas(LWT_LINE) _Atomic unsigned clk_seq;
+  _Atomic uint64_t clk_base_ticks, clk_base_ns, clk_mult;
+  int clk_usable;               /* the CPU counter is a usable clock here */
+  uint64_t clk_t0_ticks, clk_t0_ns; /* the writer's first pair: the rate's baseline */
   _Alignas(LWT_LINE) _Atomic uint64_t next_lane_id;
   _Atomic uint64_t lost;        /* records dropped outside any lane */
   _Atomic uint64_t records;     /* records put into lanes */
@@ -81,7 +89,8 @@ typedef struct lwt_global_s {
 extern lwt_global_t _lwt_g;
 
 /* recorder.c */
-uint64_t _lwt_now(void);
+uint64_t _lwt_now(void);          /* CLOCK_MONOTONIC ns since t0 */
+void _lwt_clock_fit(void);        /* writer, every tick: refits the counter to the clock */
 uint32_t _lwt_gettid(void);
 void _lwt_set_internal(int on);   /* this thread's allocations are not recorded */
 

@@ -486,6 +486,7 @@ static void *wr_main(void *arg) {
     frame_ns = (uint64_t)atoi(fm) * 1000000ull;
   while (!atomic_load(&_lwt_g.writer_stop)) {
     wr_sleep(WR_TICK_NS);
+    _lwt_clock_fit();
     wr_drain();
     uint64_t now = _lwt_now();
     if (now - last_snap >= WR_SNAP_NS) {

@@ -108,6 +108,16 @@ diskfull)
   [ $st = 0 ] || fail "program status $st"
   [ "$(grep -c 'recording stopped' err.txt)" = 1 ] || fail "want one message: $(cat err.txt)"
   "$LWTRACE" info fs/t.lwt.zst > /dev/null || fail "trace not cut back to whole frames" ;;
+clock)
+  # record times against the program's clock, with the CPU counter (where
+  # this machine's kernel uses it as its clock) and with clock_gettime
+  for c in counter mono; do
+    LW_TRACE_CLOCK=$c LW_TRACE_TIME_SHIFT=0 "$LWTRACE" record -o c.lwt.zst -- "$PROGS/clockcheck" 30 \
+      > prog.txt || fail "record ($c)"
+    "$LWTRACE" dump c.lwt.zst > dump.txt || fail "dump ($c)"
+    python3 "$HERE/check_clock.py" dump.txt prog.txt || fail "times ($c)"
+    rm -f c.lwt.zst
+  done ;;
 *) fail "unknown case" ;;
 esac
 echo "ok $CASE"
