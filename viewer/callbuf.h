@@ -5,7 +5,7 @@
  * every call and allocator event in its slot, derives lifetimes at the
  * front of the seqs that arrived without a gap, and writes a slot's row
  * CALLBUF_BEHIND seqs later, so that a block freed by then carries its
- * end in its own row. Fixed size (CALLBUF_SLOTS × 88 bytes, touched as
+ * end in its own row. Fixed size (CALLBUF_SLOTS × 72 bytes, touched as
  * used): memory does not grow with the trace. */
 #ifndef LWV_CALLBUF_H
 #define LWV_CALLBUF_H
@@ -25,14 +25,12 @@ typedef struct call_slot_s {
   uint64_t in_addr;  /* pointer passed to free/realloc; EVENT: argument c */
   uint64_t free_seq; /* ops that free: seq of the free; MARK: seq of its realloc */
   uint64_t end_seq;  /* seq that freed the block made here (0: not yet) */
-  uint64_t end_ns;   /* time of that free */
   uint64_t freed;    /* ops that free: requested size of the block released */
   uint32_t tid, stack_id;
   uint32_t align;    /* EVENT: kind */
-  uint32_t end_tid;  /* thread of that free */
   uint8_t op;        /* 0: empty; lw_op_kind; CALLBUF_MARK; CALLBUF_EVENT; other */
   uint8_t late_free; /* a realloc whose free seq was passed: frees with the call */
-  uint8_t pad[6];
+  uint8_t pad[2];
 } call_slot_t;
 
 typedef struct callbuf_s {

@@ -17,7 +17,7 @@
 #include "import_internal.h"
 
 #define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise when full */
-#define CALL_COLS 14
+#define CALL_COLS 12
 #define CALL_ROWS 32 /* rows per multi-row INSERT into calls */
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
 #define SLOT_SKIP 253 /* op of the slot of a seq'd record that is neither (thread start...) */
@@ -104,15 +104,9 @@ static void bind_call(sqlite3_stmt *st, int base, uint64_t seq, const call_slot_
   bind_u64(st, base + 8, sl->in_addr, 1);
   bind_u64(st, base + 9, sl->free_seq, 1);
   bind_u64(st, base + 10, sl->stack_id, 1);
-  if (sl->addr != 0 && sl->end_seq != 0) {
-    bind_u64(st, base + 11, sl->end_seq, 0);
-    bind_u64(st, base + 12, sl->end_ns, 0);
-    bind_u64(st, base + 13, sl->end_tid, 0);
-  } else {
-    for (int i = 11; i <= 13; i++) sqlite3_bind_null(st, base + i);
-  }
-  if (sl->free_seq != 0) bind_u64(st, base + 14, sl->freed, 0);
-  else sqlite3_bind_null(st, base + 14);
+  bind_u64(st, base + 11, sl->addr != 0 ? sl->end_seq : 0, 1);
+  if (sl->free_seq != 0) bind_u64(st, base + 12, sl->freed, 0);
+  else sqlite3_bind_null(st, base + 12);
 }
 
 static int insert_event(importer_t *im, uint64_t seq, const call_slot_t *sl) {
@@ -291,8 +285,8 @@ static int ti_write(importer_t *im, lifetimes_t *lt) {
 
 /* Ends the live block at addr at seq `end`; returns its size (0 if the
  * address held no block we saw allocated). */
-static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t end, uint64_t end_ns,
-                     uint32_t tid, uint64_t *size) {
+static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t end, uint32_t tid,
+                     uint64_t *size) {
   *size = 0;
   uint64_t *v = u64map_get(&lt->addrs, addr);
   if (v == NULL) {
@@ -303,16 +297,11 @@ static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t en
   const live_t *b = &lt->lv[idx];
   *size = b->size;
   if (callbuf_holds(&lt->ring, b->seq) && b->seq >= lt->ring.tail) {
-    call_slot_t *a = callbuf_at(&lt->ring, b->seq);
-    a->end_seq = end;
-    a->end_ns = end_ns;
-    a->end_tid = tid;
+    callbuf_at(&lt->ring, b->seq)->end_seq = end;
   } else { /* its row is written: a long-lived block */
     sqlite3_stmt *st = lt->upd_end;
     bind_u64(st, 1, end, 0);
-    bind_u64(st, 2, end_ns, 0);
-    bind_u64(st, 3, tid, 0);
-    bind_u64(st, 4, b->seq, 0);
+    bind_u64(st, 2, b->seq, 0);
     lt->updates++;
     if (step_reset(im, st) != 0) return -1;
   }
@@ -339,7 +328,7 @@ static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call
     /* still live in our model: its free was not seen (a free of memory
      * the recorder missed); end it here */
     lt->reused_live++;
-    if (block_end(im, lt, sl->addr, seq, sl->time_ns, sl->tid, &ignored) != 0) return -1;
+    if (block_end(im, lt, sl->addr, seq, sl->tid, &ignored) != 0) return -1;
   }
   int added;
   uint64_t *v = u64map_put(&lt->addrs, sl->addr, &added);
@@ -421,7 +410,7 @@ static int derive(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_t *sl
     lt->have_committed = 1;
   }
   if (sl->op == CALLBUF_MARK) { /* a realloc's free, at its own seq */
-    if (block_end(im, lt, sl->in_addr, seq, sl->time_ns, sl->tid, &freed) != 0) return -1;
+    if (block_end(im, lt, sl->in_addr, seq, sl->tid, &freed) != 0) return -1;
     if (callbuf_holds(&lt->ring, sl->free_seq)) {
       call_slot_t *re = callbuf_at(&lt->ring, sl->free_seq);
       if (re->free_seq == seq) re->freed = freed;
@@ -449,7 +438,7 @@ static int derive(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_t *sl
   if (frees && lwt_op_has_free_seq(op) && sl->addr == 0 && sl->size != 0)
     frees = 0; /* failed realloc: the old block stays */
   if (frees) {
-    if (block_end(im, lt, sl->in_addr, seq, sl->time_ns, sl->tid, &freed) != 0) return -1;
+    if (block_end(im, lt, sl->in_addr, seq, sl->tid, &freed) != 0) return -1;
     sl->freed = freed;
   }
   if (sl->addr != 0 && block_start(im, lt, seq, sl) != 0) return -1;
@@ -561,7 +550,7 @@ int lwv_im_lt_open(importer_t *im) {
   len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
   for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?)", r ? "," : "");
   if (prep(im, &lt->ins_lives, sql) || prep(im, &lt->ins_live, "INSERT INTO live_index VALUES(?)") ||
-      prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ?, end_ns = ?, end_tid = ? WHERE seq = ?"))
+      prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ? WHERE seq = ?"))
     return -1;
   return 0;
 }

@@ -78,9 +78,10 @@ CREATE TABLE calls (
   stack_id INTEGER,        -- stacks.id of the call site (NULL: no stack)
   end_seq INTEGER,         -- the block returned here: seq at which it was
                            -- freed or reallocated; NULL if never (live at
-                           -- the end: a leak) or if no block was returned
-  end_ns INTEGER,          -- time of that free
-  end_tid INTEGER,         -- thread that freed it
+                           -- the end: a leak) or if no block was returned.
+                           -- The call that freed it is the first at or after
+                           -- end_seq with seq = end_seq or free_seq = end_seq
+                           -- (view blocks: end_ns, end_tid)
   freed_size INTEGER       -- ops that free: requested size of the block they
                            -- released (0: a pointer allocated before tracing)
 );
@@ -90,8 +91,8 @@ CREATE TABLE calls (
 -- if never freed) has a level: that of the smallest aligned power-of-two
 -- range of seqs holding it (level L: [k << L, (k + 1) << L) for some k),
 -- 0..40. A block of level L live at S started in the range of S at that
--- level. Only blocks of level 14 and up (lifetimes of more than 8192 seqs,
--- or straddling such a boundary; LWV_LIVE_SCAN_LEVEL) have a row: the
+-- level. Only blocks of level 14 and up (LWV_LIVE_SCAN_LEVEL: lifetimes
+-- that cross a multiple of 8192 seqs) have a row: the
 -- blocks live at S of the levels 14..40 are found by 27 rowid-range scans,
 -- keys L << 41 | (S >> L << L) to L << 41 | S, each filtered by
 -- end_seq > S; those of levels 0..13 by scanning the calls rows of S's
@@ -102,10 +103,16 @@ CREATE TABLE live_index (
   key INTEGER PRIMARY KEY -- level << 41 | seq (calls.seq of the block: key & (2^41 - 1))
 );
 
--- One row per block handed out (a call that returned a pointer).
+-- One row per block handed out (a call that returned a pointer), with the
+-- time and thread of the call that freed it (NULL: never freed), looked up
+-- from end_seq (a free's seq, or a realloc's free_seq).
 CREATE VIEW blocks AS
-  SELECT seq, addr, size, tid, stack_id, time_ns, end_seq, end_ns, end_tid
-  FROM calls WHERE addr IS NOT NULL;
+  SELECT b.seq, b.addr, b.size, b.tid, b.stack_id, b.time_ns, b.end_seq,
+         (SELECT e.time_ns FROM calls e WHERE e.seq >= b.end_seq
+            AND (e.seq = b.end_seq OR e.free_seq = b.end_seq) ORDER BY e.seq LIMIT 1) AS end_ns,
+         (SELECT e.tid FROM calls e WHERE e.seq >= b.end_seq
+            AND (e.seq = b.end_seq OR e.free_seq = b.end_seq) ORDER BY e.seq LIMIT 1) AS end_tid
+  FROM calls b WHERE b.addr IS NOT NULL;
 
 -- Allocator internal events (lib/events.h), as recorded.
 CREATE TABLE allocator_events (
@@ -245,8 +252,8 @@ CREATE TABLE time_index (
 -- Calls with op names and each allocated block's lifetime end.
 CREATE VIEW events AS
   SELECT c.seq, c.time_ns, c.tid, o.name AS op, c.size, c.align, c.addr, c.in_addr,
-         c.stack_id, c.end_seq, c.end_ns, c.end_ns - c.time_ns AS lifetime_ns, c.freed_size
-  FROM calls c LEFT JOIN ops o ON o.op = c.op;
+         c.stack_id, c.end_seq, b.end_ns, b.end_ns - c.time_ns AS lifetime_ns, c.freed_size
+  FROM calls c LEFT JOIN ops o ON o.op = c.op LEFT JOIN blocks b ON b.seq = c.seq;
 
 -- Deferred-coalescing runs (COALESCE_RUN events).
 CREATE VIEW coalesce_runs AS
