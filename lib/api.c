@@ -53,6 +53,8 @@ void *_lw_malloc(size_t size) {
   if (lw_likely(size <= LW_SMALL_MAX)) {
     lw_tld_t *tld = _lw_tld;
     unsigned cls = lw_size_class(size);
+    void *hot = lw_hot_pop(tld, cls);
+    if (hot) return hot;
     lw_page_t *pg = tld->cur[cls];
     if (lw_likely(pg->free != NULL)) return lw_pool_pop(pg);
     return malloc_small_slow(tld, cls, size);
@@ -83,6 +85,15 @@ static lw_noinline void free_other(void *p) {
   lw_page_t *pg = lw_page_of(seg, p);
 #if LW_CHECKED
   pool_check_free(pg, p);
+#else
+  lw_tld_t *tld = _lw_tld;
+  unsigned cls = pg->cls, n = tld->nhot[cls];
+  if (n < _lw_hot_max[cls]) { /* kept for this thread's next malloc */
+    ((lw_block_t *)p)->next = tld->hot[cls];
+    tld->hot[cls] = p;
+    tld->nhot[cls] = (uint8_t)(n + 1);
+    return;
+  }
 #endif
   _lw_pool_free_remote(pg, p);
 }

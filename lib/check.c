@@ -156,6 +156,15 @@ int _lw_pool_check(void) {
         LW_INSIST(++nremote <= pg->used && "remote frees are among the used slots");
     }
   }
+  for (unsigned c = 0; tld != &_lw_tld_empty && c < LW_NCLASSES; c++) {
+    unsigned n = 0;
+    for (lw_block_t *b = tld->hot[c]; b; b = b->next) {
+      lw_segment_t *seg = lw_segment_of(b);
+      LW_INSIST(seg && seg->kind == LW_SEG_POOL && lw_page_of(seg, b)->cls == c && "hot slot in a page of its class");
+      LW_INSIST(++n <= tld->nhot[c] && "hot list as long as its count");
+    }
+    LW_INSIST(n == tld->nhot[c] && n <= _lw_hot_max[c] && "hot count within its bound");
+  }
   uint32_t used = 0;
   _lw_pool_visit(check_page_of_segment, &used);
   return 0;

@@ -146,8 +146,30 @@ static inline void *lw_pool_pop(lw_page_t *pg) {
 #endif
   return b;
 }
-/* The small-object fast path: pop the current page's free list. */
+/* The hot lists: slots of other threads' pages that this thread freed,
+ * at most _lw_hot_max[cls] per class (about 4 KiB), reused first by its
+ * next mallocs while they are still in its cache, instead of one CAS each
+ * back to their owners' pages (a server whose requests move between
+ * threads frees mostly such slots). Their pages count them as in use; a
+ * full list sends frees the remote way, a thread's exit and lw_trim give
+ * them back (_lw_pool_flush_hot). Plain links: they cross pages. Off in
+ * the checked build, where every free is checked against its page. */
+extern const uint8_t _lw_hot_max[LW_NCLASSES];
+static inline void *lw_hot_pop(lw_tld_t *tld, unsigned cls) {
+  lw_block_t *b = tld->hot[cls];
+  if (b) {
+    tld->hot[cls] = b->next;
+    tld->nhot[cls]--;
+  }
+  return b;
+}
+void _lw_pool_flush_hot(lw_tld_t *tld);
+
+/* The small-object fast path: a hot slot, else pop the current page's
+ * free list. */
 static inline void *lw_pool_alloc(lw_tld_t *tld, unsigned cls) {
+  void *hot = lw_hot_pop(tld, cls);
+  if (hot) return hot;
   lw_page_t *pg = tld->cur[cls];
   if (lw_likely(pg->free != NULL)) return lw_pool_pop(pg);
   return _lw_pool_alloc_slow(tld, cls);

@@ -53,6 +53,13 @@ const uint8_t _lw_class_of8[LW_SMALL_MAX / 8 + 1] = {
   56, 56, 56, 56, 56, 56, 56, 56, 56,
 };
 
+/* hot list length per class: 4 KiB / slot size, within 1..16 */
+const uint8_t _lw_hot_max[LW_NCLASSES] = {
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 14, 12, 11, 10, 9, 9, 8,
+    8, 7, 6, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* The page every empty class slot points at: no free slot, never owned,
  * so the fast path needs no NULL test. */
 lw_page_t _lw_page_empty;
@@ -380,13 +387,38 @@ static void release_empty_pages(lw_tld_t *tld, bool all) {
   }
 }
 
-void _lw_pool_abandon(lw_tld_t *tld) { release_empty_pages(tld, true); }
+/* Gives every hot slot back to its page: pushed by the owner, or a
+ * remote free. */
+void _lw_pool_flush_hot(lw_tld_t *tld) {
+  for (unsigned c = 0; c < LW_NCLASSES; c++) {
+    void *p;
+    while ((p = lw_hot_pop(tld, c)) != NULL) {
+      lw_page_t *pg = lw_page_of(lw_segment_of(p), p);
+      if (pg->owner != tld) {
+        _lw_pool_free_remote(pg, p);
+        continue;
+      }
+      lw_block_set_next(p, pg->free);
+      pg->free = p;
+      if (--pg->used == 0 || atomic_load_explicit(&pg->state, memory_order_relaxed) != LW_PAGE_ACTIVE)
+        _lw_pool_free_slow(tld, pg);
+    }
+  }
+}
+
+void _lw_pool_abandon(lw_tld_t *tld) {
+  _lw_pool_flush_hot(tld);
+  release_empty_pages(tld, true);
+}
 void _lw_pool_collect(lw_tld_t *tld) { collect_notify(tld); }
 
 /* malloc_trim: the calling thread's empty pages, then every cached page. */
 size_t _lw_pool_trim(void) {
   lw_tld_t *tld = _lw_tld;
-  if (tld != &_lw_tld_empty) release_empty_pages(tld, true);
+  if (tld != &_lw_tld_empty) {
+    _lw_pool_flush_hot(tld);
+    release_empty_pages(tld, true);
+  }
   size_t released = 0;
   pthread_mutex_lock(&pages.lock);
   lw_page_t *pg;

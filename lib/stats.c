@@ -44,8 +44,16 @@ LW_API void lw_stats(lw_stats_t *out) {
   out->os_maps = atomic_load_explicit(&_lw_os_maps, memory_order_relaxed);
   out->os_unmaps = atomic_load_explicit(&_lw_os_unmaps, memory_order_relaxed);
   out->os_decommits = atomic_load_explicit(&_lw_os_decommits, memory_order_relaxed);
-  for (lw_tld_t *t = _lw_tld_list(); t; t = t->next_all)
+  for (lw_tld_t *t = _lw_tld_list(); t; t = t->next_all) {
     if (__atomic_load_n(&t->alive, __ATOMIC_RELAXED) == 1) out->threads++;
+    for (unsigned c = 0; c < LW_NCLASSES; c++) { /* hot slots are freed, though their pages count them */
+      uint64_t hot = __atomic_load_n(&t->nhot[c], __ATOMIC_RELAXED);
+      if (hot > out->classes[c].slots_used) hot = out->classes[c].slots_used; /* racy reads */
+      out->classes[c].slots_used -= hot;
+      out->small_bytes -= hot * _lw_class_size[c];
+    }
+  }
+  out->live_bytes = out->small_bytes + out->medium_bytes + out->large_bytes;
 }
 
 /* ---- printing without malloc or stdio ----------------------------------- */

@@ -12,7 +12,8 @@
 /* Threads that have not allocated yet see _lw_tld_empty: every class
  * points at the empty page, so the fast path falls into the slow path,
  * which makes the real tld. */
-lw_tld_t _lw_tld_empty = {.cur = {[0 ... LW_NCLASSES - 1] = &_lw_page_empty}};
+lw_tld_t _lw_tld_empty = {.cur = {[0 ... LW_NCLASSES - 1] = &_lw_page_empty},
+                          .nhot = {[0 ... LW_NCLASSES - 1] = 255}};
 __thread lw_tld_t *_lw_tld __attribute__((tls_model("initial-exec"))) = &_lw_tld_empty;
 
 static struct {

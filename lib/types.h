@@ -187,6 +187,7 @@ typedef struct lw_large_s {
 
 /* ---- per-thread data ---------------------------------------------------- */
 typedef struct lw_tld_s {
+  lw_block_t *hot[LW_NCLASSES]; /* slots this thread freed last, for its next malloc (LIFO) */
   lw_page_t *cur[LW_NCLASSES];  /* head of the avail list per class, or &_lw_page_empty */
   _Atomic(lw_page_t *) notify;  /* FULL pages that received remote frees */
   struct lw_tld_s *next_all;    /* every tld ever made (stats walk) */
@@ -195,6 +196,7 @@ typedef struct lw_tld_s {
   uint32_t id;
   uint32_t alive;               /* 1 while a thread owns it; 2: lost in a fork */
   uint8_t warm[LW_NCLASSES];    /* blocks of the class served by the heap before its first page */
+  uint8_t nhot[LW_NCLASSES];    /* length of hot[c]; 255 in _lw_tld_empty (never fills it) */
 } lw_tld_t;
 
 _Static_assert(sizeof(lw_chunk_hdr_t) == LW_CHUNK_OVERHEAD, "compact header is one word");
