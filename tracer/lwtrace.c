@@ -1,6 +1,6 @@
 /* lwtrace: record, inspect and dump lwmalloc allocation traces.
- *   lwtrace record [-o FILE] [--depth N] [--no-stacks] [--follow-fork]
- *                  [--follow-exec] -- PROG ARGS...
+ *   lwtrace record [-o FILE] [--depth N] [--no-stacks] [--alloc-stacks]
+ *                  [--follow-fork] [--follow-exec] -- PROG ARGS...
  *   lwtrace info [--json] FILE
  *   lwtrace dump FILE
  * Exit status: record passes PROG's through; info/dump: 0, 1 on a bad
@@ -12,8 +12,8 @@
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: lwtrace record [-o FILE] [--depth N] [--no-stacks] [--follow-fork] "
-          "[--follow-exec] -- PROG ARGS...\n"
+          "usage: lwtrace record [-o FILE] [--depth N] [--no-stacks] [--alloc-stacks] "
+          "[--follow-fork] [--follow-exec] -- PROG ARGS...\n"
           "       lwtrace info [--json] FILE\n"
           "       lwtrace dump FILE\n");
   return 2;

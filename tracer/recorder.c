@@ -403,7 +403,8 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
     if (now < l->prev_time) now = l->prev_time; /* counter and clock_gettime may differ by a unit */
     int stacks = (g.flags & LWT_FLAG_STACKS) != 0;
     uint32_t stack = 0;
-    if (stacks && t->depth == 1 && _lwt_stacks_ready()) {
+    if (stacks && t->depth == 1 && _lwt_stacks_ready() &&
+        (lwt_op_has_out(op) || !(g.flags & LWT_FLAG_ALLOC_STACKS))) {
       /* Walked here rather than in stacks.c: one frame less to unwind.
        * Not marked internal: a signal handler that allocates while we
        * unwind must be recorded (it lands in the signal lane, one level
@@ -584,7 +585,9 @@ static int rec_start(const char *path, uint32_t extra_flags) {
   g.depth = env_depth();
   g.time_shift = env_time_shift();
   if (g.depth && _lwt_stacks_init(g.depth) < 0) g.depth = 0;
+  const char *as = getenv("LW_TRACE_ALLOC_STACKS");
   g.flags = extra_flags | (g.depth ? LWT_FLAG_STACKS : 0) |
+            (g.depth && as && *as == '1' ? LWT_FLAG_ALLOC_STACKS : 0) |
             (opt.follow_fork ? LWT_FLAG_FOLLOW_FORK : 0) |
             (opt.follow_exec ? LWT_FLAG_FOLLOW_EXEC : 0);
   g.t0 = mono_ns(CLOCK_MONOTONIC);

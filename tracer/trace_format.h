@@ -40,7 +40,8 @@
  *   OFFSET SIZE DESCRIPTION
  *        0    8 magic "LWTRACE\0"
  *        8    2 version major (readers refuse a newer major)
- *       10    2 version minor (additions only: new top-level tags)
+ *       10    2 version minor (additions only: new top-level tags, new
+ *               flag bits that change no layout)
  *       12    4 header size in bytes, exe path included (>= 56)
  *       16    4 flags (LWT_FLAG_*)
  *       20    4 page size of the traced process
@@ -58,7 +59,7 @@
 #define LWT_MAGIC "LWTRACE"          /* 7 chars + NUL = 8 bytes */
 #define LWT_MAGIC_SIZE 8
 #define LWT_VERSION_MAJOR 2 /* 1: no CHUNK columns, u64 STACK frames (still read) */
-#define LWT_VERSION_MINOR 0
+#define LWT_VERSION_MINOR 1 /* 2.1: LWT_FLAG_ALLOC_STACKS */
 #define LWT_HEADER_FIXED_SIZE 56
 #define LWT_EXE_MAX 4096
 #define LWT_MAX_TIME_SHIFT 20
@@ -70,6 +71,8 @@ enum lwt_flags {
   LWT_FLAG_FORK_CHILD = 1u << 3,  /* this process is a traced fork child */
   LWT_FLAG_EXEC_IMAGE = 1u << 4,  /* this process image came from exec */
   LWT_FLAG_STATIC_API = 1u << 5,  /* started by lw_trace_start() */
+  LWT_FLAG_ALLOC_STACKS = 1u << 6, /* with STACKS: only calls that return a block take a
+                                    * stack; free, free_sized, free_aligned_sized carry 0 */
 };
 
 /* ---- top-level record tags (u8) ------------------------------------- */
