@@ -91,6 +91,40 @@ TEST(the_first_blocks_of_a_class_come_from_the_heap) {
   lw_free(first);
 }
 
+/* Slots of another thread's pages that this thread frees go on its hot
+ * list until it holds _lw_hot_max of the class, and come back first from
+ * its own mallocs (last in, first out); the thread's exit gives the rest
+ * back to their pages. */
+enum { HOT_N = 64, HOT_SIZE = 48 };
+static void *hot_blocks[HOT_N];
+
+static void *free_and_reuse(void *arg) {
+  void **again = arg;
+  lw_free(lw_malloc(8)); /* this thread has its own data now */
+  for (int i = 0; i < HOT_N; i++) lw_free(hot_blocks[i]);
+  lw_check(); /* walks the hot lists */
+  *again = lw_malloc(HOT_SIZE);
+  lw_free(*again); /* the owner's free, remote: the page way */
+  return NULL;
+}
+
+TEST(other_threads_slots_freed_here_are_reused_here) {
+  for (int i = 0; i < LW_WARMUP + HOT_N; i++) hot_blocks[i % HOT_N] = lw_malloc(HOT_SIZE);
+  for (int i = 0; i < HOT_N; i++) ASSERT(lw_segment_of(hot_blocks[i])->kind == LW_SEG_POOL);
+  void *again = NULL;
+  pthread_t t;
+  pthread_create(&t, NULL, free_and_reuse, &again);
+  pthread_join(t, NULL);
+  unsigned kept = _lw_hot_max[lw_size_class(HOT_SIZE)];
+  ASSERT(kept < HOT_N);
+  if (!LW_CHECKED) EXPECT(again == hot_blocks[kept - 1]); /* the checked build keeps no hot lists */
+  lw_trim(0);
+  lw_check();
+  lw_stats_t s;
+  lw_stats(&s);
+  EXPECT(s.classes[lw_size_class(HOT_SIZE)].slots_used < HOT_N);
+}
+
 TEST(untouched_slots_cost_no_memory) {
   /* one slot of a fresh class page carves only a few KiB */
   void *p = lw_malloc(2000);
