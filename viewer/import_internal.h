@@ -75,6 +75,7 @@ typedef struct importer_s {
   thread_t_ *threads;
   size_t nthreads, capthreads;
   u64map_t thread_ids; /* tid -> index */
+  size_t last_thread;  /* index of the thread last looked up */
   site_t *sites;       /* indexed by stack id (grown on demand) */
   size_t capsites;
   struct lifetimes_s *lt; /* import_lifetimes.c's state */
@@ -182,6 +183,7 @@ static inline void progress(importer_t *im, double frac, const char *phase) {
 }
 
 static inline thread_t_ *thread_get(importer_t *im, uint64_t tid) {
+  if (im->nthreads && im->threads[im->last_thread].tid == tid) return &im->threads[im->last_thread];
   int added;
   uint64_t *slot = u64map_put(&im->thread_ids, tid + 1, &added);
   if (slot == NULL) return NULL;
@@ -193,6 +195,7 @@ static inline thread_t_ *thread_get(importer_t *im, uint64_t tid) {
     memset(&v[im->nthreads], 0, sizeof *v);
     v[im->nthreads++].tid = tid;
   }
+  im->last_thread = *slot;
   return &im->threads[*slot];
 }
 
