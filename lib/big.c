@@ -281,8 +281,8 @@ static bool span_extend(uint8_t *p, size_t size) {
 /* Gives back the pages of the last `bytes` of dirty span i; the range
  * becomes clean and joins its clean neighbour. */
 static void span_clean_tail(size_t i, size_t bytes) {
-  span_t *s = &reg.free[i];
-  if (bytes < s->size && !free_room(1)) bytes = s->size; /* no room to split: all of it */
+  if (bytes < reg.free[i].size && !free_room(1)) bytes = reg.free[i].size; /* no room to split: all of it */
+  span_t *s = &reg.free[i]; /* after free_room, which may move the array */
   uint8_t *from = s->addr + s->size - bytes;
   _lw_os_decommit(from, bytes); /* dirty pages are all opened ones */
   reg.dirty -= bytes;
@@ -360,7 +360,6 @@ static void span_give(uint8_t *p, size_t size) {
  * pages kept for reuse make way, so that keeping them never raises the
  * process's footprint above what the program's own growth does. */
 void _lw_big_make_room(size_t bytes) {
-  if (!reg.dirty) return; /* racy peek: at worst a round is skipped */
   pthread_mutex_lock(&reg.lock);
   spans_shrink_resident(reg.dirty > bytes ? reg.dirty - bytes : 0);
   pthread_mutex_unlock(&reg.lock);
@@ -379,6 +378,24 @@ size_t _lw_big_trim(void) {
 }
 
 void _lw_big_atfork(int phase) { lw_mutex_atfork(&reg.lock, phase); }
+
+/* lw_check: the free spans' invariants. */
+void _lw_big_check(void) {
+  pthread_mutex_lock(&reg.lock);
+  size_t dirty = 0;
+  for (size_t i = 0; i < reg.nfree; i++) {
+    span_t *s = &reg.free[i];
+    arena_t *a = arena_of(s->addr);
+    LW_INSIST(a && s->size && s->addr + s->size <= a->base + LW_ARENA_SIZE && "free span inside one arena");
+    LW_INSIST(s->size % _lw_g.os_page == 0 && "free span of whole pages");
+    LW_INSIST((i == 0 || reg.free[i - 1].addr + reg.free[i - 1].size <= s->addr) && "free spans sorted, apart");
+    LW_INSIST((!touch_next(i) || s->dirty != reg.free[i + 1].dirty) && "touching free spans differ in state");
+    LW_INSIST((!s->dirty || s->addr + s->size <= a->base + a->opened) && "dirty pages are opened ones");
+    if (s->dirty) dirty += s->size;
+  }
+  LW_INSIST(dirty == reg.dirty && "dirty bytes add up");
+  pthread_mutex_unlock(&reg.lock);
+}
 
 /* ---- blocks ------------------------------------------------------------------- */
 static inline lw_large_t *large_of(const void *p) { return (lw_large_t *)((uint8_t *)p - sizeof(lw_large_t)); }

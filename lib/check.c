@@ -175,6 +175,7 @@ int _lw_pool_check(void) {
 LW_API int lw_check(void) {
   lw_ensure_init();
   _lw_pool_check();
+  _lw_big_check();
   for (unsigned i = 0; i < _lw_g.narenas; i++)
     if (_lw_heaps[i].can_grow) _lw_heap_check(&_lw_heaps[i]);
   return 0;

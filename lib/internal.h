@@ -235,6 +235,7 @@ size_t _lw_big_usable(const void *p);
 void _lw_big_atfork(int phase);
 size_t _lw_big_trim(void);
 void _lw_big_make_room(size_t bytes);
+void _lw_big_check(void);
 extern _Atomic uint64_t _lw_big_live;
 
 /* ---- check.c: invariant checks and error reports ------------------------ */

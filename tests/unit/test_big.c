@@ -100,6 +100,52 @@ TEST(realloc_grows_in_place_into_free_pages) {
   lw_free(r);
 }
 
+/* Random large mallocs, reallocs and frees (some past the arena limit),
+ * each block marked with its own byte every 64 KiB and at its end:
+ * contents survive, calloc zeroes reused pages, and the free spans keep
+ * their invariants (lw_check) after every operation. */
+static void mark(unsigned char *p, size_t n, unsigned char v) {
+  for (size_t i = 0; i < n; i += 65536) p[i] = v;
+  p[n - 1] = v;
+}
+static bool marked(const unsigned char *p, size_t n, size_t old, unsigned char v) { /* first n of old bytes */
+  for (size_t i = 0; i < n && i < old; i += 65536)
+    if (p[i] != v) return false;
+  return n < old || p[old - 1] == v;
+}
+
+TEST(random_large_operations_keep_contents_and_invariants) {
+  enum { SLOTS = 24, OPS = 3000 };
+  unsigned char *p[SLOTS] = {0};
+  size_t size[SLOTS] = {0};
+  uint64_t x = 12345;
+  for (int op = 0; op < OPS; op++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    unsigned k = (unsigned)(x >> 33) % SLOTS;
+    size_t want = ((size_t)128 << 10) + (size_t)(x >> 20) % ((op % 97 == 0) ? (24u << 20) : (3u << 20));
+    if (p[k] && (x & 1)) {
+      EXPECT(marked(p[k], size[k], size[k], (unsigned char)k));
+      unsigned char *q = lw_realloc(p[k], want);
+      ASSERT(q);
+      EXPECT(marked(q, want, size[k], (unsigned char)k));
+      p[k] = q;
+    } else {
+      if (p[k]) EXPECT(marked(p[k], size[k], size[k], (unsigned char)k));
+      lw_free(p[k]);
+      p[k] = (x & 2) ? lw_calloc(1, want) : lw_malloc(want);
+      ASSERT(p[k]);
+      if (x & 2) EXPECT(marked(p[k], want, want, 0));
+    }
+    size[k] = want;
+    mark(p[k], want, (unsigned char)k);
+    lw_check();
+  }
+  for (unsigned k = 0; k < SLOTS; k++) lw_free(p[k]);
+  lw_check();
+  lw_trim(0);
+  lw_check();
+}
+
 TEST(huge_blocks_have_their_own_mapping) {
   lw_stats_t s0, s1;
   lw_stats(&s0);
