@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LWV_SCHEMA_VERSION 8
+#define LWV_SCHEMA_VERSION 9
 
 /* live_index holds the blocks whose lifetime has a level (schema.sql) of at
  * least this; the blocks of lower levels live at seq S started in S's

@@ -598,6 +598,11 @@ int lwv_im_lt_call(importer_t *im, const lwt_record_t *r) {
   } else if (sl->free_seq != 0 && sl->free_seq < lt->next) {
     sl->late_free = 1; /* its free seq was passed: free it with the call */
   }
+  if (sl->free_seq == 0 && lwt_op_frees(op) && r->call.free_seq != 0 && r->call.free_seq < r->seq &&
+      r->call.free_seq >= lt->next && callbuf_holds(&lt->ring, r->call.free_seq)) {
+    call_slot_t *mark = callbuf_at(&lt->ring, r->call.free_seq); /* realloc(NULL, n) */
+    if (mark->op == 0) mark->op = SLOT_SKIP;                      /* took a seq too */
+  }
   return advance(im, lt);
 }
 

@@ -266,6 +266,12 @@ committed)
     for key in calls records peak_live_bytes final_live_bytes; do
       check "$name: $key" "$(summary_num $key "$name.txt")" "$(json_num $key "$name.json")"
     done
+    # every record back in seq order through the reorder ring, no seq left
+    # unaccounted for (unless the recorder lost records)
+    check "$name: late records" \
+      "$(sqlite3 "$WORKDIR/$name.db" "SELECT value FROM meta WHERE key='late_records'")" "0"
+    [ "$(json_num lost "$name.json")" = 0 ] && check "$name: missing seqs" \
+      "$(sqlite3 "$WORKDIR/$name.db" "SELECT value FROM meta WHERE key='missing_seqs'")" "0"
   done
   ;;
 memory)
