@@ -8,7 +8,17 @@ _Static_assert((CALLBUF_SLOTS & (CALLBUF_SLOTS - 1)) == 0, "ring size is a power
 _Static_assert(CALLBUF_BEHIND < CALLBUF_SLOTS / 2, "room left for out-of-order records");
 
 int callbuf_open(callbuf_t *b, uint64_t tail) {
-  b->slots = calloc(CALLBUF_SLOTS, sizeof *b->slots);
+  b->n = CALLBUF_SLOTS;
+  b->behind = CALLBUF_BEHIND;
+  const char *env = getenv("LWV_RING_SLOTS");
+  if (env) {
+    unsigned long long n = strtoull(env, NULL, 0);
+    if (n >= 256 && n <= (1u << 24) && (n & (n - 1)) == 0) {
+      b->n = n;
+      b->behind = n / 8;
+    }
+  }
+  b->slots = calloc(b->n, sizeof *b->slots);
   b->tail = tail;
   return b->slots ? 0 : -1;
 }

@@ -15,6 +15,9 @@
 
 #define CALLBUF_SLOTS (1u << 19) /* seqs held at once: disorder + CALLBUF_BEHIND */
 #define CALLBUF_BEHIND (1u << 16) /* seqs between deriving a slot and writing it */
+/* LWV_RING_SLOTS=N (a power of two, 256..2^24) replaces CALLBUF_SLOTS, and
+ * CALLBUF_BEHIND becomes N/8: the tests shrink the ring to drive the paths
+ * of records that arrive later than the ring reaches. */
 #define CALLBUF_MARK 255          /* op of a slot holding a realloc's early free */
 #define CALLBUF_EVENT 254         /* op of a slot holding an allocator event */
 
@@ -34,21 +37,23 @@ typedef struct call_slot_s {
 } call_slot_t;
 
 typedef struct callbuf_s {
-  call_slot_t *slots; /* CALLBUF_SLOTS of them, calloc'ed (pages touched as used) */
+  call_slot_t *slots; /* n of them, calloc'ed (pages touched as used) */
+  uint64_t n;         /* CALLBUF_SLOTS, or LWV_RING_SLOTS */
+  uint64_t behind;    /* CALLBUF_BEHIND, or n / 8 */
   uint64_t tail;      /* oldest seq held: every seq below it was written out */
 } callbuf_t;
 
-/* Allocates the ring, holding seqs [tail, tail + CALLBUF_SLOTS). 0 or -1. */
+/* Allocates the ring, holding seqs [tail, tail + n). 0 or -1. */
 int callbuf_open(callbuf_t *b, uint64_t tail);
 void callbuf_close(callbuf_t *b);
 
-/* 1 if seq has a slot now (tail <= seq < tail + CALLBUF_SLOTS). */
+/* 1 if seq has a slot now (tail <= seq < tail + n). */
 static inline int callbuf_holds(const callbuf_t *b, uint64_t seq) {
-  return seq >= b->tail && seq - b->tail < CALLBUF_SLOTS;
+  return seq >= b->tail && seq - b->tail < b->n;
 }
 /* The slot of a seq that callbuf_holds. */
 static inline call_slot_t *callbuf_at(const callbuf_t *b, uint64_t seq) {
-  return &b->slots[seq & (CALLBUF_SLOTS - 1)];
+  return &b->slots[seq & (b->n - 1)];
 }
 
 #endif /* LWV_CALLBUF_H */

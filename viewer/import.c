@@ -245,8 +245,8 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   if (exec_sql(&im, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                     "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-16384; PRAGMA page_size=16384; BEGIN") ||
       create_schema(&im, 0) ||
-      prep(&im, &im.ins_call, "INSERT INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?)") ||
-      prep(&im, &im.ins_event, "INSERT INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
+      prep(&im, &im.ins_call, "INSERT OR IGNORE INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?)") ||
+      prep(&im, &im.ins_event, "INSERT OR IGNORE INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_module, "INSERT INTO modules VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_snap, "INSERT INTO pool_snapshots VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_class, "INSERT INTO pool_classes VALUES(?,?,?,?,?)") ||

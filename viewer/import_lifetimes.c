@@ -21,6 +21,8 @@
 #define CALL_ROWS 32 /* rows per multi-row INSERT into calls */
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
 #define SLOT_SKIP 253 /* op of the slot of a seq'd record that is neither (thread start...) */
+#define SLOT_DONE 252 /* op of the slot of a late record (derived and written at once) */
+static inline int slot_is_call(const call_slot_t *sl) { return sl->op != 0 && sl->op < SLOT_DONE; }
 
 /* live_index key of a lifetime [seq, end): level << 41 | seq, level being
  * that of the smallest aligned dyadic range of seqs holding [seq, end-1]
@@ -153,7 +155,7 @@ static int write_upto(importer_t *im, lifetimes_t *lt, uint64_t limit) {
     call_slot_t *sl = callbuf_at(&lt->ring, lt->wscan);
     if (sl->op == CALLBUF_EVENT) {
       if (insert_event(im, lt->wscan, sl) != 0) return -1;
-    } else if (sl->op != 0 && sl->op != CALLBUF_MARK && sl->op != SLOT_SKIP) {
+    } else if (slot_is_call(sl)) {
       lt->pend[lt->npend++] = lt->wscan;
       if (lt->npend == CALL_ROWS && flush_pending(im, lt) != 0) return -1;
     }
@@ -296,7 +298,7 @@ static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t en
   uint64_t idx = *v;
   const live_t *b = &lt->lv[idx];
   *size = b->size;
-  if (callbuf_holds(&lt->ring, b->seq) && b->seq >= lt->ring.tail) {
+  if (callbuf_holds(&lt->ring, b->seq) && slot_is_call(callbuf_at(&lt->ring, b->seq))) {
     callbuf_at(&lt->ring, b->seq)->end_seq = end;
   } else { /* its row is written: a long-lived block */
     sqlite3_stmt *st = lt->upd_end;
@@ -322,6 +324,19 @@ static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t en
   return 0;
 }
 
+/* The id of the stretch holding seq: the current one, or for a late
+ * record an earlier one. */
+static uint64_t stretch_of(const lifetimes_t *lt, uint64_t seq) {
+  if (lt->nti == 0 || (lt->cur.calls > 0 && seq >= lt->cur.seq0)) return lt->nti + 1;
+  size_t lo = 0, hi = lt->nti; /* the last flushed stretch starting at or before seq */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (lt->ti[mid].seq0 <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo ? lo : 1;
+}
+
 static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call_slot_t *sl) {
   uint64_t ignored;
   if (u64map_get(&lt->addrs, sl->addr) != NULL) {
@@ -334,7 +349,7 @@ static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call
   uint64_t *v = u64map_put(&lt->addrs, sl->addr, &added);
   site_t *s = site_get(im, sl->stack_id);
   thread_t_ *t = thread_get(im, sl->tid);
-  site_stretch_t *ss = site_stretch(lt, lt->nti + 1, sl->stack_id);
+  site_stretch_t *ss = site_stretch(lt, stretch_of(lt, seq), sl->stack_id);
   if (v == NULL || s == NULL || t == NULL || ss == NULL) return fail(im, "%s", "out of memory");
   uint64_t idx;
   if (lt->nlvfree) idx = lt->lvfree[--lt->nlvfree];
@@ -345,7 +360,7 @@ static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call
     idx = lt->nlv++;
   }
   *v = idx;
-  lt->lv[idx] = (live_t){seq, sl->size, sl->stack_id, sl->tid, (uint32_t)(lt->nti + 1), lt->gen};
+  lt->lv[idx] = (live_t){seq, sl->size, sl->stack_id, sl->tid, (uint32_t)stretch_of(lt, seq), lt->gen};
   ss->allocs++;
   ss->bytes += sl->size;
   lt->live_bytes += sl->size;
@@ -400,7 +415,7 @@ static int derive(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_t *sl
     apply_event(lt, sl);
     return 0;
   }
-  if (sl->op == 0 || sl->op == SLOT_SKIP) return 0;
+  if (sl->op == 0 || sl->op == SLOT_SKIP || sl->op == SLOT_DONE) return 0;
   for (; lt->snap_head < lt->nsnaps && lt->snaps[lt->snap_head].seq <= seq; lt->snap_head++) {
     const snap_t *sn = &lt->snaps[lt->snap_head];
     lt->snap_mapped = (int64_t)sn->mapped;
@@ -417,18 +432,24 @@ static int derive(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_t *sl
     }
     return 0;
   }
-  if (lt->cur.calls > 0 &&
-      (lt->cur.calls >= lt->ti_calls_cap || sl->time_ns > lt->cur.t0 + lt->ti_ns_cap))
-    if (ti_flush(im, lt) != 0) return -1;
-  if (sl->time_ns > lt->t_max) lt->t_max = sl->time_ns;
-  if (lt->cur.calls == 0) {
-    lt->cur.t0 = lt->t_max;
-    lt->cur.seq0 = seq;
-    lt->cur.live_max = lt->live_bytes;
+  if (late && (lt->cur.calls > 0 || lt->nti > 0)) {
+    /* counted, but stretches keep their seq and time bounds */
+    if (lt->cur.calls > 0) lt->cur.calls++;
+    else lt->ti[lt->nti - 1].calls++;
+  } else {
+    if (lt->cur.calls > 0 &&
+        (lt->cur.calls >= lt->ti_calls_cap || sl->time_ns > lt->cur.t0 + lt->ti_ns_cap))
+      if (ti_flush(im, lt) != 0) return -1;
+    if (sl->time_ns > lt->t_max) lt->t_max = sl->time_ns;
+    if (lt->cur.calls == 0) {
+      lt->cur.t0 = lt->t_max;
+      lt->cur.seq0 = seq;
+      lt->cur.live_max = lt->live_bytes;
+    }
+    lt->cur.calls++;
+    lt->cur.t1 = lt->t_max;
+    lt->cur.seq1 = seq;
   }
-  lt->cur.calls++;
-  lt->cur.t1 = lt->t_max;
-  lt->cur.seq1 = seq;
   thread_t_ *t = thread_get(im, sl->tid);
   if (t == NULL) return fail(im, "%s", "out of memory");
   t->calls++;
@@ -454,8 +475,8 @@ static int advance(importer_t *im, lifetimes_t *lt) {
     if (derive(im, lt, lt->next, sl, 0) != 0) return -1;
     lt->next++;
   }
-  if (lt->next - lt->wscan > CALLBUF_BEHIND + 4096)
-    return write_upto(im, lt, lt->next - CALLBUF_BEHIND);
+  if (lt->next - lt->wscan > lt->ring.behind + lt->ring.behind / 16)
+    return write_upto(im, lt, lt->next - lt->ring.behind);
   return 0;
 }
 
@@ -473,8 +494,8 @@ static int derive_upto(importer_t *im, lifetimes_t *lt, uint64_t limit) {
  * lost records) and writes until seq fits. */
 static int make_room(importer_t *im, lifetimes_t *lt, uint64_t seq) {
   if (callbuf_holds(&lt->ring, seq)) return 0;
-  uint64_t need = seq - CALLBUF_SLOTS + 1; /* the tail must reach this */
-  uint64_t target = need + CALLBUF_BEHIND;
+  uint64_t need = seq - lt->ring.n + 1; /* the tail must reach this */
+  uint64_t target = need + lt->ring.behind;
   if (target > lt->hi) target = lt->hi;
   if (derive_upto(im, lt, target) != 0 || advance(im, lt) != 0) return -1;
   if (write_upto(im, lt, lt->next > need ? need : lt->next) != 0 || flush_pending(im, lt) != 0)
@@ -494,16 +515,20 @@ static call_slot_t *park(importer_t *im, lifetimes_t *lt, uint64_t seq, int *lat
   if (!lt->started) {
     lt->started = 1;
     /* seqs start at 1; a fork child's trace starts where its parent was */
-    uint64_t start = seq <= CALLBUF_SLOTS / 4 ? 1 : seq - CALLBUF_SLOTS / 4;
+    uint64_t start = seq <= lt->ring.n / 4 ? 1 : seq - lt->ring.n / 4;
     lt->ring.tail = lt->next = lt->wscan = lt->hi = start;
   }
   if (seq < lt->next) {
+    if (seq >= lt->ring.tail) {
+      call_slot_t *sl = callbuf_at(&lt->ring, seq);
+      if (sl->op != 0) {
+        im->dup_seqs++;
+        return NULL;
+      }
+      sl->op = SLOT_DONE; /* its seq is taken (a duplicate would be caught) */
+    }
     *late = 1;
     lt->late++;
-    if (seq >= lt->ring.tail && callbuf_at(&lt->ring, seq)->op != 0) {
-      im->dup_seqs++;
-      *late = 0;
-    }
     return NULL;
   }
   if (make_room(im, lt, seq) != 0) {
