@@ -49,7 +49,7 @@ static lw_noinline void *malloc_small_slow(lw_tld_t *tld, unsigned cls, size_t s
   return _lw_pool_alloc_slow(tld, cls);
 }
 
-void *_lw_malloc(size_t size) {
+static inline __attribute__((always_inline)) void *malloc_fast(size_t size) {
   if (lw_likely(size <= LW_SMALL_MAX)) {
     lw_tld_t *tld = _lw_tld;
     unsigned cls = lw_size_class(size);
@@ -61,6 +61,8 @@ void *_lw_malloc(size_t size) {
   }
   return malloc_medium_large(size, LW_ALIGN);
 }
+
+void *_lw_malloc(size_t size) { return malloc_fast(size); }
 
 #if LW_CHECKED
 /* Checked build: p must be a carved slot boundary of an owned page, and
@@ -205,7 +207,7 @@ static void *lw_realloc_impl(void *p, size_t size) {
 #endif
 
 LW_API void *lw_malloc(size_t size) {
-  void *p = _lw_malloc(size);
+  void *p = malloc_fast(size);
   TRACE_CALL(MALLOC, size, 0, NULL, p, 0);
   DEBUG_CHECK();
   return p;

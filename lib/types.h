@@ -35,12 +35,11 @@
 #define LW_PAGES_PER_SEG (LW_SEG_SIZE / LW_PAGE_SIZE) /* page 0 holds the header */
 #define LW_VA_BITS 48 /* user address space the segment map covers */
 
-/* Small classes: 8, 16..256 step 16, 256..512 step 32, 512..2048 step 64,
- * 2048..4096 step 256: at most 12.5% rounding waste above 256 bytes (6%
- * from 1 KiB to 2 KiB, where power-of-two-plus-a-header sizes such as 1032
- * are common). */
-#define LW_NCLASSES 57
-#define LW_SMALL_MAX 4096
+/* Small classes: 8, 16..256 step 16, 256..512 step 32, 512..2048 step 64:
+ * at most 12.5% rounding waste above 256 bytes (6% above 1 KiB, where
+ * power-of-two-plus-a-header sizes such as 1032 are common). */
+#define LW_NCLASSES 49
+#define LW_SMALL_MAX 2048
 #define LW_ALIGN 16        /* alignment of every block of >= 16 bytes */
 #define LW_LARGE_DEFAULT ((size_t)128 << 10)
 #define LW_WARMUP 8 /* first blocks of a class per thread come from the medium heap */
@@ -201,7 +200,7 @@ typedef struct lw_tld_s {
 
 _Static_assert(sizeof(lw_chunk_hdr_t) == LW_CHUNK_OVERHEAD, "compact header is one word");
 _Static_assert(sizeof(lw_large_t) == LW_ALIGN, "large header keeps 16-byte alignment");
-_Static_assert(LW_SMALL_MAX <= LW_PAGE_SIZE / 16, "a pool page holds at least 16 slots");
+_Static_assert(LW_SMALL_MAX < LW_PAGE_SIZE / 16, "a pool page holds at least 16 slots");
 _Static_assert(LW_PAGES_PER_SEG == 64, "segment = 64 pool pages");
 _Static_assert(sizeof(lw_chunk_t) <= LW_CHUNK_MIN - 8, "links fit in a minimum chunk");
 

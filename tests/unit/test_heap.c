@@ -74,7 +74,7 @@ TEST(a_miss_merges_neighbours_in_bounded_runs) {
 TEST(unmerged_bytes_stay_bounded) {
   enum { N = 4000 };
   static void *p[N];
-  for (int i = 0; i < N; i++) p[i] = lw_malloc(LW_SMALL_MAX + 52 + next_rand() % 30000);
+  for (int i = 0; i < N; i++) p[i] = lw_malloc(2100 + next_rand() % 30000);
   for (int i = 0; i < N; i++) lw_free(p[i]);
   lw_stats_t s = stats();
   EXPECT(s.unmerged_bytes <= s.free_bytes + s.unmerged_bytes);
@@ -124,13 +124,13 @@ TEST(random_medium_workload_keeps_invariants) {
 
 TEST(realloc_grows_in_place_into_a_free_neighbour) {
   lw_trim(0);
-  void *a = lw_malloc(6000), *b = lw_malloc(6000), *c = lw_malloc(6000);
-  memset(a, 7, 6000);
+  void *a = lw_malloc(4000), *b = lw_malloc(4000), *c = lw_malloc(4000);
+  memset(a, 7, 4000);
   lw_free(b);
-  void *a2 = lw_realloc(a, 11000);
+  void *a2 = lw_realloc(a, 7000);
   EXPECT(a2 == a);
-  EXPECT(((unsigned char *)a2)[5999] == 7);
-  void *a3 = lw_realloc(a2, 5000); /* shrinks in place */
+  EXPECT(((unsigned char *)a2)[3999] == 7);
+  void *a3 = lw_realloc(a2, 3000); /* shrinks in place */
   EXPECT(a3 == a);
   lw_check();
   lw_free(a3);
