@@ -238,13 +238,11 @@ void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
   size_t need = chunk_need(size);
   size_t want = align > LW_ALIGN ? need + align + LW_CHUNK_MIN : need;
   bool locked = heap_lock(h);
-  if (align <= LW_ALIGN) {
-    lw_chunk_t *q = h->quick[_lw_bin_of(need)];
-    if (q && lw_chunk_size(q) >= need) {
-      void *p = use_quick(h, q);
-      heap_unlock(h, locked);
-      return p;
-    }
+  lw_chunk_t *q = h->quick[_lw_bin_of(need)]; /* an unmerged chunk that fits as it is */
+  if (q && lw_chunk_size(q) >= need && ((uintptr_t)lw_chunk_payload(q) & (align - 1)) == 0) {
+    void *p = use_quick(h, q);
+    heap_unlock(h, locked);
+    return p;
   }
   lw_chunk_t *c = find_fit(h, want);
   if (!c && _lw_coalesce_run(h, LW_COALESCE_BUDGET, want)) c = find_fit(h, want);
