@@ -21,6 +21,7 @@
 
 #define IMPORT_BATCH 250000     /* rows per transaction */
 #define TI_TARGET 2048          /* time_index: aim for this many stretches, */
+#define TI_MAX_CALLS 1024       /* each of at most this many calls */
 #define IVL_INF (1ULL << 40)    /* end of a block never freed */
 #define IVL_LEVELS 41           /* interval-index levels: 0..40 */
 

@@ -16,7 +16,7 @@
  * whenever it reaches 4096: none of it grows with the trace's length. */
 #include "import_internal.h"
 
-#define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise when full */
+#define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise or half written when full */
 #define CALL_COLS 12
 #define CALL_ROWS 32 /* rows per multi-row INSERT into calls */
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
@@ -38,8 +38,7 @@ static uint64_t live_key(uint64_t seq, uint64_t end) {
 typedef struct live_s { /* a live block (value of the address map: index) */
   uint64_t seq, size;
   uint32_t stack_id, tid;
-  uint32_t stretch; /* time_index stretch of its allocation, numbered as */
-  uint32_t gen;     /* ... after `gen` pairwise merges */
+  uint64_t stretch; /* time_index stretch of its allocation (renumbered by merges) */
 } live_t;
 
 typedef struct ti_row_s {
@@ -62,7 +61,7 @@ struct lifetimes_s {
   int npend;
   uint64_t livebuf[LIVE_ROWS]; /* live_index rows not yet inserted */
   int nlive;
-  sqlite3_stmt *ins_calls, *ins_lives, *ins_live, *upd_end;
+  sqlite3_stmt *ins_calls, *ins_lives, *ins_live, *upd_end, *ins_ss;
 
   u64map_t addrs; /* live block address -> index in lv */
   live_t *lv;
@@ -82,11 +81,11 @@ struct lifetimes_s {
   uint64_t coalesce_runs, unknown_frees, reused_live, late, updates, skipped, derived;
   int have_committed;
 
-  ti_row_t *ti;  /* finished stretches (TI_KEEP) */
+  ti_row_t *ti;  /* finished stretches not yet written (TI_KEEP) */
   size_t nti;
+  uint64_t ti_base; /* stretches written: ti[i] has id ti_base + i + 1 */
   ti_row_t cur;  /* the stretch being filled (cur.calls calls so far) */
   uint64_t t_max, ti_calls_cap, ti_ns_cap;
-  uint32_t gen;  /* pairwise merges so far */
   u64map_t ss_index; /* (stretch << 32 | stack id) + 1 -> index in ss */
   site_stretch_t *ss;
   size_t nss, capss;
@@ -202,48 +201,67 @@ static site_stretch_t *site_stretch(lifetimes_t *lt, uint64_t stretch, uint32_t 
   return &lt->ss[*slot];
 }
 
-/* Stretch ids are 1-based; after a pairwise merge stretch s becomes this. */
-static uint64_t merged_id(uint64_t s, unsigned merges) { return ((s - 1) >> merges) + 1; }
-
-/* time_index is full: merge neighbours pairwise (and their site_stretches
- * entries), double the stretch bounds. */
-static int ti_merge(importer_t *im, lifetimes_t *lt) {
-  size_t n = lt->nti / 2;
-  for (size_t i = 0; i < n; i++) {
-    const ti_row_t *a = &lt->ti[2 * i], *b = &lt->ti[2 * i + 1];
-    ti_row_t m = *b;
-    m.t0 = a->t0;
-    m.seq0 = a->seq0;
-    m.calls = a->calls + b->calls;
-    m.alloc = a->alloc + b->alloc;
-    m.freed = a->freed + b->freed;
-    m.live_max = a->live_max > b->live_max ? a->live_max : b->live_max;
-    lt->ti[i] = m;
+/* The stretches held are full: merge each stretch with its neighbour when
+ * together they have at most TI_MAX_CALLS calls, renumber the stretches
+ * (and the site_stretches entries and live blocks that refer to them),
+ * double the stretch bounds. Returns the number of stretches merged away. */
+static size_t ti_merge(importer_t *im, lifetimes_t *lt, int *err) {
+  static uint32_t remap[TI_KEEP + 1];
+  size_t n = 0, i = 0;
+  while (i < lt->nti) {
+    ti_row_t m = lt->ti[i];
+    remap[i] = (uint32_t)n;
+    if (i + 1 < lt->nti && m.calls + lt->ti[i + 1].calls <= TI_MAX_CALLS) {
+      const ti_row_t *b = &lt->ti[i + 1];
+      uint64_t live_max = m.live_max > b->live_max ? m.live_max : b->live_max;
+      uint64_t t0 = m.t0, seq0 = m.seq0, calls = m.calls + b->calls, alloc = m.alloc + b->alloc,
+               freed = m.freed + b->freed;
+      m = *b;
+      m.t0 = t0;
+      m.seq0 = seq0;
+      m.calls = calls;
+      m.alloc = alloc;
+      m.freed = freed;
+      m.live_max = live_max;
+      remap[i + 1] = (uint32_t)n;
+      i += 2;
+    } else {
+      i++;
+    }
+    lt->ti[n++] = m;
   }
-  if (lt->nti & 1) lt->ti[n++] = lt->ti[lt->nti - 1]; /* (TI_KEEP is even) */
-  lt->nti = n;
+  remap[lt->nti] = (uint32_t)n; /* the stretch being filled */
+  size_t merged = lt->nti - n;
+  uint64_t base = lt->ti_base;
+#define TI_RENUMBER(id) ((id) > base ? base + remap[(id) - base - 1] + 1 : (id))
+  for (size_t k = 0; k < lt->nlv; k++) lt->lv[k].stretch = TI_RENUMBER(lt->lv[k].stretch);
   site_stretch_t *old = lt->ss;
   size_t nold = lt->nss;
   lt->ss = NULL;
   lt->nss = lt->capss = 0;
   u64map_free(&lt->ss_index);
-  int rc = 0;
-  for (size_t i = 0; i < nold && rc == 0; i++) {
-    site_stretch_t *e = site_stretch(lt, merged_id(old[i].stretch, 1), (uint32_t)old[i].stack);
+  for (size_t k = 0; k < nold && !*err; k++) {
+    site_stretch_t *e = site_stretch(lt, TI_RENUMBER(old[k].stretch), (uint32_t)old[k].stack);
     if (e == NULL) {
-      rc = fail(im, "%s", "out of memory");
+      *err = fail(im, "%s", "out of memory");
       break;
     }
-    e->allocs += old[i].allocs;
-    e->bytes += old[i].bytes;
+    e->allocs += old[k].allocs;
+    e->bytes += old[k].bytes;
   }
+#undef TI_RENUMBER
   free(old);
-  lt->gen++;
-  lt->ti_calls_cap *= 2;
+  lt->nti = n;
+  if (lt->ti_calls_cap < TI_MAX_CALLS) lt->ti_calls_cap *= 2;
   lt->ti_ns_cap *= 2;
-  return rc;
+  return merged;
 }
 
+static int ti_write(importer_t *im, lifetimes_t *lt, size_t n);
+
+/* Ends the current stretch. When TI_KEEP are held, neighbours are merged
+ * (ti_merge); if that freed less than a quarter of the room, the older half
+ * is written out (their ids stay). */
 static int ti_flush(importer_t *im, lifetimes_t *lt) {
   if (lt->cur.calls == 0) return 0;
   ti_row_t *r = &lt->cur;
@@ -255,15 +273,21 @@ static int ti_flush(importer_t *im, lifetimes_t *lt) {
   r->coalesce_runs = lt->coalesce_runs;
   lt->ti[lt->nti++] = *r;
   memset(r, 0, sizeof *r);
-  if (lt->nti == TI_KEEP) return ti_merge(im, lt);
+  if (lt->nti < TI_KEEP) return 0;
+  int err = 0;
+  size_t merged = ti_merge(im, lt, &err);
+  if (err) return -1;
+  if (merged < TI_KEEP / 4) return ti_write(im, lt, lt->nti / 2);
   return 0;
 }
 
-static int ti_write(importer_t *im, lifetimes_t *lt) {
+/* Writes the first n stretches held, and the site_stretches of every
+ * stretch up to the last of them (leaks add to those rows at the end). */
+static int ti_write(importer_t *im, lifetimes_t *lt, size_t n) {
   sqlite3_stmt *st = im->ins_ti;
-  for (size_t i = 0; i < lt->nti; i++) {
+  for (size_t i = 0; i < n; i++) {
     const ti_row_t *r = &lt->ti[i];
-    bind_u64(st, 1, i + 1, 0);
+    bind_u64(st, 1, lt->ti_base + i + 1, 0);
     bind_u64(st, 2, r->t0, 0);
     bind_u64(st, 3, r->t1, 0);
     bind_u64(st, 4, r->seq0, 0);
@@ -280,7 +304,28 @@ static int ti_write(importer_t *im, lifetimes_t *lt) {
     bind_u64(st, 14, r->coalesce_runs, 0);
     if (step_reset(im, st) != 0) return -1;
   }
-  return 0;
+  memmove(lt->ti, lt->ti + n, (lt->nti - n) * sizeof *lt->ti);
+  lt->nti -= n;
+  lt->ti_base += n;
+  site_stretch_t *old = lt->ss;
+  size_t nold = lt->nss;
+  lt->ss = NULL;
+  lt->nss = lt->capss = 0;
+  u64map_free(&lt->ss_index);
+  int rc = 0;
+  for (size_t i = 0; i < nold && rc == 0; i++) {
+    const site_stretch_t *o = &old[i];
+    if (o->stretch <= lt->ti_base) {
+      for (int c = 0; c < 6; c++) bind_u64(lt->ins_ss, c + 1, (&o->stretch)[c], 0);
+      rc = step_reset(im, lt->ins_ss);
+    } else {
+      site_stretch_t *e = site_stretch(lt, o->stretch, (uint32_t)o->stack);
+      if (e == NULL) rc = fail(im, "%s", "out of memory");
+      else *e = *o;
+    }
+  }
+  free(old);
+  return rc;
 }
 
 /* ---- deriving in seq order --------------------------------------------- */
@@ -327,14 +372,15 @@ static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t en
 /* The id of the stretch holding seq: the current one, or for a late
  * record an earlier one. */
 static uint64_t stretch_of(const lifetimes_t *lt, uint64_t seq) {
-  if (lt->nti == 0 || (lt->cur.calls > 0 && seq >= lt->cur.seq0)) return lt->nti + 1;
+  if (lt->nti == 0 || (lt->cur.calls > 0 && seq >= lt->cur.seq0)) return lt->ti_base + lt->nti + 1;
   size_t lo = 0, hi = lt->nti; /* the last flushed stretch starting at or before seq */
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (lt->ti[mid].seq0 <= seq) lo = mid + 1;
     else hi = mid;
   }
-  return lo ? lo : 1;
+  /* (before every stretch held: the last one written, approximately) */
+  return lt->ti_base + lo ? lt->ti_base + lo : 1;
 }
 
 static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call_slot_t *sl) {
@@ -360,7 +406,7 @@ static int block_start(importer_t *im, lifetimes_t *lt, uint64_t seq, const call
     idx = lt->nlv++;
   }
   *v = idx;
-  lt->lv[idx] = (live_t){seq, sl->size, sl->stack_id, sl->tid, (uint32_t)stretch_of(lt, seq), lt->gen};
+  lt->lv[idx] = (live_t){seq, sl->size, sl->stack_id, sl->tid, stretch_of(lt, seq)};
   ss->allocs++;
   ss->bytes += sl->size;
   lt->live_bytes += sl->size;
@@ -575,7 +621,11 @@ int lwv_im_lt_open(importer_t *im) {
   len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
   for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?)", r ? "," : "");
   if (prep(im, &lt->ins_lives, sql) || prep(im, &lt->ins_live, "INSERT INTO live_index VALUES(?)") ||
-      prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ? WHERE seq = ?"))
+      prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ? WHERE seq = ?") ||
+      prep(im, &lt->ins_ss, "INSERT INTO site_stretches VALUES(?,?,?,?,?,?) ON CONFLICT(stretch, stack_id)"
+                            " DO UPDATE SET allocs = allocs + excluded.allocs, bytes = bytes + excluded.bytes,"
+                            " leaked = leaked + excluded.leaked,"
+                            " leaked_bytes = leaked_bytes + excluded.leaked_bytes"))
     return -1;
   return 0;
 }
@@ -689,7 +739,7 @@ int lwv_im_lt_finish(importer_t *im) {
     const live_t *b = &lt->lv[lt->addrs.vals[i]];
     site_t *s = site_get(im, b->stack_id);
     thread_t_ *t = thread_get(im, b->tid);
-    site_stretch_t *ss = site_stretch(lt, merged_id(b->stretch, lt->gen - b->gen), b->stack_id);
+    site_stretch_t *ss = site_stretch(lt, b->stretch, b->stack_id);
     if (s == NULL || t == NULL || ss == NULL) return fail(im, "%s", "out of memory");
     s->leaked++;
     s->leaked_bytes += b->size;
@@ -698,18 +748,7 @@ int lwv_im_lt_finish(importer_t *im) {
     ss->leaked_bytes += b->size;
     if (live_index_put(im, lt, b->seq, IVL_INF) != 0) return -1;
   }
-  if (live_index_flush(im, lt) != 0 || ti_write(im, lt) != 0) return -1;
-  sqlite3_stmt *ins_ss = NULL;
-  if (prep(im, &ins_ss, "INSERT INTO site_stretches VALUES(?,?,?,?,?,?)")) return -1;
-  for (size_t i = 0; i < lt->nss; i++) {
-    const uint64_t *f = &lt->ss[i].stretch;
-    for (int c = 0; c < 6; c++) bind_u64(ins_ss, c + 1, f[c], 0);
-    if (step_reset(im, ins_ss) != 0) {
-      sqlite3_finalize(ins_ss);
-      return -1;
-    }
-  }
-  sqlite3_finalize(ins_ss);
+  if (live_index_flush(im, lt) != 0 || ti_write(im, lt, lt->nti) != 0) return -1;
   im->long_lived = lt->updates;
   if (meta_put_int(im, "peak_live_bytes", (int64_t)lt->peak_live) ||
       meta_put_int(im, "peak_live_seq", (int64_t)lt->peak_seq) ||
@@ -731,6 +770,7 @@ void lwv_im_lt_free(importer_t *im) {
   sqlite3_finalize(lt->ins_lives);
   sqlite3_finalize(lt->ins_live);
   sqlite3_finalize(lt->upd_end);
+  sqlite3_finalize(lt->ins_ss);
   callbuf_close(&lt->ring);
   u64map_free(&lt->addrs);
   u64map_free(&lt->regions);

@@ -222,12 +222,14 @@ CREATE TABLE site_stretches (
 ) WITHOUT ROWID;
 
 -- The time index: one row per stretch of consecutive calls (in seq order),
--- with the heap's totals at its end. 2048 to 4096 rows (fewer for a short
--- trace): a stretch ends after C calls or when T ns have passed since its
--- start, C and T starting at 8 calls and 1 us; whenever the index reaches
--- 4096 stretches, neighbours are merged pairwise and C and T doubled, so
--- the importer never holds more than 4096 of them. Charts and the time cursor read this
--- instead of rescanning calls.
+-- with the heap's totals at its end. A stretch ends after C calls or when T
+-- ns have passed since its start, C and T starting at 8 calls and 1 us.
+-- The importer holds 4096 stretches at most: when full, it merges each
+-- stretch with its neighbour where together they have at most 1024 calls,
+-- and doubles T (and C, up to 1024); if that freed less than a quarter of
+-- the room, it writes the older half out. So a trace gets 2048-4096 rows,
+-- or about calls/1024 when longer than ~4 M calls; no stretch has more than
+-- 1024 calls.
 CREATE TABLE time_index (
   id INTEGER PRIMARY KEY, -- stretch number
   t0_ns INTEGER,          -- time of its first call
