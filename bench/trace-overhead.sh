@@ -3,7 +3,9 @@
 # script untraced (glibc, and lwmalloc preloaded = the allocator lwtrace
 # records), under `lwtrace record` (with and without stacks) and under
 # heaptrack; medians of RUNS runs. Prints ratios and trace sizes per million
-# recorded events, then the 1-thread vs 2-thread recording check. Wall time
+# recorded events, then the 1-thread vs 2-thread recording check. Modes:
+# lwtrace (stacks on every call, the default), lwtrace-allocstacks (stacks
+# only on calls that return a block), lwtrace-nostacks. Wall time
 # and CPU time (user+sys of every process involved, writer threads and
 # heaptrack's interpreter included) are both reported: on a loaded machine
 # the CPU ratio is the steadier one.
@@ -46,9 +48,11 @@ ts = [threading.Thread(target=work, args=(60000,)) for _ in range(4)]
 PY
 cat > tw.c <<'C'
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+static double cpu[16];
 static void *run(void *arg) {
-  (void)arg;
   void *slot[256] = {0};
   for (unsigned i = 0; i < 2000000; i++) {
     unsigned k = (i * 2654435761u) >> 24;
@@ -56,13 +60,24 @@ static void *run(void *arg) {
     slot[k] = malloc(16 + (i % 240));
   }
   for (int k = 0; k < 256; k++) free(slot[k]);
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  cpu[(long)arg] = t.tv_sec + t.tv_nsec / 1e9;
   return NULL;
 }
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 1;
   pthread_t t[16];
-  for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, run, NULL);
-  for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+  for (long i = 0; i < n; i++) pthread_create(&t[i], NULL, run, (void *)i);
+  double sum = 0;
+  for (int i = 0; i < n; i++) {
+    pthread_join(t[i], NULL);
+    sum += cpu[i];
+  }
+  /* the workers' own CPU time per thread (the writer thread excluded) */
+  const char *out = getenv("TW_OUT");
+  FILE *f = out ? fopen(out, "w") : NULL;
+  if (f) fprintf(f, "%.4f\n", sum / n), fclose(f);
   return 0;
 }
 C
@@ -83,6 +98,7 @@ run() {
   glibc) /usr/bin/time -f '%e %U %S' -o tm "$@" < s.sql > /dev/null ;;
   lw) LD_PRELOAD=$LWSO /usr/bin/time -f '%e %U %S' -o tm "$@" < s.sql > /dev/null ;;
   lwtrace) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
+  lwtrace-allocstacks) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record --alloc-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
   lwtrace-nostacks) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record --no-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
   heaptrack) /usr/bin/time -f '%e %U %S' -o tm heaptrack -o "$W/ht" "$@" < s.sql > /dev/null 2>&1 ;;
   esac
@@ -91,11 +107,11 @@ run() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-printf '%-15s %-17s %7s %7s %7s %7s %7s %7s %11s %9s %7s\n' workload mode wall_s x_glibc x_lw \
+printf '%-15s %-19s %7s %7s %7s %7s %7s %7s %11s %9s %7s\n' workload mode wall_s x_glibc x_lw \
   cpu_s xc_glibc xc_lw trace_bytes events MB/Mev
 wall_g=1 wall_l=0 cpu_g=1 cpu_l=0
 for wl in sqlite3 python3 python3-malloc; do
-  for mode in glibc lw lwtrace lwtrace-nostacks heaptrack; do
+  for mode in glibc lw lwtrace lwtrace-allocstacks lwtrace-nostacks heaptrack; do
     [ $mode = heaptrack ] && [ $HAVE_HT = 0 ] && continue
     i=0
     : > runs
@@ -117,21 +133,31 @@ for wl in sqlite3 python3 python3-malloc; do
     [ -f ht.gz ] && size=$(stat -c %s ht.gz)
     awk -v wl=$wl -v m=$mode -v w=$wall -v c=$cpu -v wg=$wall_g -v wl_=$wall_l -v cg=$cpu_g \
       -v cl=$cpu_l -v sz=$size -v ev=$events -v mb=$mbpm 'BEGIN {
-        printf "%-15s %-17s %7.2f %7s %7s %7.2f %7s %7s %11s %9s %7s\n", wl, m, w,
+        printf "%-15s %-19s %7.2f %7s %7s %7.2f %7s %7s %11s %9s %7s\n", wl, m, w,
           r(w, wg), r(w, wl_), c, r(c, cg), r(c, cl), sz, ev, mb }
       function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }'
   done
   wall_l=0 cpu_l=0
 done
 echo
-echo "recording scalability: ./tw N = N threads x 2e6 malloc/free each ($(nproc) cores)"
+echo "recording scalability: ./tw N = N threads x 2e6 malloc/free each ($(nproc) cores);"
+echo "cpu = all threads (writer included) / N; worker = each worker's own CPU (CLOCK_THREAD_CPUTIME_ID)"
+export TW_OUT="$W/tw.out"
 for mode in lw lwtrace lwtrace-nostacks; do
   : > r1
   : > r2
-  for i in $(seq "$RUNS"); do run $mode tw1 >> r1; run $mode tw2 >> r2; done
+  : > w1
+  : > w2
+  for i in $(seq "$RUNS"); do
+    run $mode tw1 >> r1
+    cat "$TW_OUT" >> w1
+    run $mode tw2 >> r2
+    cat "$TW_OUT" >> w2
+  done
   awk -v m=$mode -v a="$(cut -d' ' -f1 r1 | median)" -v b="$(cut -d' ' -f1 r2 | median)" \
-    -v ca="$(cut -d' ' -f2 r1 | median)" -v cb="$(cut -d' ' -f2 r2 | median)" 'BEGIN {
-      printf "%-17s wall: 1 thread %6.2f s, 2 threads %6.2f s (x%s)   cpu per thread: %6.2f s vs %6.2f s (x%s)\n",
-        m, a, b, r(b, a), ca, cb / 2, r(cb / 2, ca) }
+    -v ca="$(cut -d' ' -f2 r1 | median)" -v cb="$(cut -d' ' -f2 r2 | median)" \
+    -v wa="$(median < w1)" -v wb="$(median < w2)" 'BEGIN {
+      printf "%-17s wall 1/2 thr %5.2f/%5.2f s (x%s)  cpu/thr %5.2f/%5.2f s (x%s)  worker cpu/thr %5.3f/%5.3f s (x%s)\n",
+        m, a, b, r(b, a), ca, cb / 2, r(cb / 2, ca), wa, wb, r(wb, wa) }
     function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "-" }'
 done
