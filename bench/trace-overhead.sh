@@ -10,6 +10,7 @@
 # heaptrack's interpreter included) are both reported: on a loaded machine
 # the CPU ratio is the steadier one.
 #   bench/trace-overhead.sh [BUILD_DIR (default: build)] [RUNS (default: 3)]
+# The modes run interleaved; on a shared machine prefer more runs (5-9).
 set -eu
 B=$(cd "${1:-build}" && pwd)
 RUNS=${2:-3}
@@ -109,35 +110,42 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-15s %-19s %7s %7s %7s %7s %7s %7s %11s %9s %7s\n' workload mode wall_s x_glibc x_lw \
   cpu_s xc_glibc xc_lw trace_bytes events MB/Mev
-wall_g=1 wall_l=0 cpu_g=1 cpu_l=0
+# The modes of a workload run interleaved (run i of every mode, then run
+# i+1...), so that a change of the machine's load hits them all alike.
+MODES="glibc lw lwtrace lwtrace-allocstacks lwtrace-nostacks"
+[ $HAVE_HT = 1 ] && MODES="$MODES heaptrack"
 for wl in sqlite3 python3 python3-malloc; do
-  for mode in glibc lw lwtrace lwtrace-allocstacks lwtrace-nostacks heaptrack; do
-    [ $mode = heaptrack ] && [ $HAVE_HT = 0 ] && continue
-    i=0
-    : > runs
-    while [ $i -lt "$RUNS" ]; do
-      run $mode $wl >> runs
-      i=$((i + 1))
+  for mode in $MODES; do : > runs.$mode; done
+  i=0
+  while [ $i -lt "$RUNS" ]; do
+    for mode in $MODES; do
+      run $mode $wl >> runs.$mode
+      [ -f out.lwt.zst ] && mv out.lwt.zst out.$mode.lwt.zst
+      for f in ht.zst ht.gz; do [ -f $f ] && mv $f $mode.$f; done
     done
-    wall=$(cut -d' ' -f1 runs | median)
-    cpu=$(cut -d' ' -f2 runs | median)
+    i=$((i + 1))
+  done
+  wall_g=1 wall_l=0 cpu_g=1 cpu_l=0
+  for mode in $MODES; do
+    wall=$(cut -d' ' -f1 runs.$mode | median)
+    cpu=$(cut -d' ' -f2 runs.$mode | median)
     [ $mode = glibc ] && { wall_g=$wall; cpu_g=$cpu; }
     [ $mode = lw ] && { wall_l=$wall; cpu_l=$cpu; }
     size=- events=- mbpm=-
-    if [ -f out.lwt.zst ]; then
-      size=$(stat -c %s out.lwt.zst)
-      events=$("$LWTRACE" info --json out.lwt.zst | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
+    if [ -f out.$mode.lwt.zst ]; then
+      size=$(stat -c %s out.$mode.lwt.zst)
+      events=$("$LWTRACE" info --json out.$mode.lwt.zst | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
       mbpm=$(awk -v s=$size -v e=$events 'BEGIN {printf "%.3f", s / 1e6 / (e / 1e6)}')
     fi
-    [ -f ht.zst ] && size=$(stat -c %s ht.zst)
-    [ -f ht.gz ] && size=$(stat -c %s ht.gz)
+    [ -f $mode.ht.zst ] && size=$(stat -c %s $mode.ht.zst)
+    [ -f $mode.ht.gz ] && size=$(stat -c %s $mode.ht.gz)
     awk -v wl=$wl -v m=$mode -v w=$wall -v c=$cpu -v wg=$wall_g -v wl_=$wall_l -v cg=$cpu_g \
       -v cl=$cpu_l -v sz=$size -v ev=$events -v mb=$mbpm 'BEGIN {
         printf "%-15s %-19s %7.2f %7s %7s %7.2f %7s %7s %11s %9s %7s\n", wl, m, w,
           r(w, wg), r(w, wl_), c, r(c, cg), r(c, cl), sz, ev, mb }
       function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }'
   done
-  wall_l=0 cpu_l=0
+  rm -f out.*.lwt.zst ./*.ht.zst ./*.ht.gz
 done
 echo
 echo "recording scalability: ./tw N = N threads x 2e6 malloc/free each ($(nproc) cores);"
