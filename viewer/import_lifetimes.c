@@ -79,6 +79,7 @@ struct lifetimes_s {
    * trace started appear in snapshots but never as events) */
   int64_t mapped, ev_mapped, snap_mapped, ev_at_snap;
   uint64_t coalesce_runs, unknown_frees, reused_live, late, updates, skipped, derived;
+  uint64_t max_call_seq; /* largest rowid in calls so far (see bind_call) */
   int have_committed;
 
   ti_row_t *ti;  /* finished stretches not yet written (TI_KEEP) */
@@ -93,8 +94,16 @@ struct lifetimes_s {
 
 /* ---- writing rows ------------------------------------------------------ */
 
-static void bind_call(sqlite3_stmt *st, int base, uint64_t seq, const call_slot_t *sl) {
-  bind_u64(st, base + 1, seq, 0);
+/* Binds one calls row. A row whose seq is one past the largest rowid in
+ * the table (most rows: calls are appended in seq order) gets its rowid
+ * from SQLite (seq bound NULL: OP_NewRowid = max + 1 = seq), which finds the
+ * end of the b-tree from the cursor's cached position; an explicit seq
+ * costs SQLite a full b-tree descent for its uniqueness check. */
+static void bind_call(lifetimes_t *lt, sqlite3_stmt *st, int base, uint64_t seq,
+                      const call_slot_t *sl) {
+  if (seq == lt->max_call_seq + 1) sqlite3_bind_null(st, base + 1);
+  else bind_u64(st, base + 1, seq, 0);
+  if (seq > lt->max_call_seq) lt->max_call_seq = seq;
   bind_u64(st, base + 2, sl->time_ns, 0);
   bind_u64(st, base + 3, sl->tid, 0);
   bind_u64(st, base + 4, sl->op, 0);
@@ -135,11 +144,11 @@ static int flush_pending(importer_t *im, lifetimes_t *lt) {
   int rc = 0;
   if (lt->npend == CALL_ROWS) {
     for (int r = 0; r < CALL_ROWS; r++)
-      bind_call(lt->ins_calls, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+      bind_call(lt, lt->ins_calls, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
     rc = step_reset(im, lt->ins_calls);
   } else {
     for (int r = 0; r < lt->npend && rc == 0; r++) {
-      bind_call(im->ins_call, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+      bind_call(lt, im->ins_call, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
       rc = step_reset(im, im->ins_call);
     }
   }
@@ -595,7 +604,7 @@ static int late_record(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_
   if (derive(im, lt, seq, sl, 1) != 0) return -1;
   if (sl->op == CALLBUF_EVENT) return insert_event(im, seq, sl);
   if (sl->op == CALLBUF_MARK || sl->op == SLOT_SKIP) return 0;
-  bind_call(im->ins_call, 0, seq, sl);
+  bind_call(lt, im->ins_call, 0, seq, sl);
   return step_reset(im, im->ins_call);
 }
 
