@@ -51,6 +51,15 @@ typedef struct site_stretch_s {
   uint64_t stretch, stack, allocs, bytes, leaked, leaked_bytes;
 } site_stretch_t;
 
+/* What each parameter of the multi-row calls statement holds: bindings
+ * survive sqlite3_reset, so a parameter whose value did not change (NULLs
+ * mostly: align, in_addr, free_seq, ...; also tid and op) is not bound
+ * again. */
+typedef struct bindcache_s {
+  uint64_t v[CALL_ROWS * CALL_COLS];
+  uint8_t state[CALL_ROWS * CALL_COLS]; /* 0: unknown, 1: NULL, 2: v */
+} bindcache_t;
+
 struct lifetimes_s {
   callbuf_t ring;
   int started;
@@ -80,6 +89,7 @@ struct lifetimes_s {
   int64_t mapped, ev_mapped, snap_mapped, ev_at_snap;
   uint64_t coalesce_runs, unknown_frees, reused_live, late, updates, skipped, derived;
   uint64_t max_call_seq; /* largest rowid in calls so far (see bind_call) */
+  bindcache_t calls_bc; /* of ins_calls */
   int have_committed;
 
   ti_row_t *ti;  /* finished stretches not yet written (TI_KEEP) */
@@ -94,29 +104,53 @@ struct lifetimes_s {
 
 /* ---- writing rows ------------------------------------------------------ */
 
-/* Binds one calls row. A row whose seq is one past the largest rowid in
- * the table (most rows: calls are appended in seq order) gets its rowid
- * from SQLite (seq bound NULL: OP_NewRowid = max + 1 = seq), which finds the
- * end of the b-tree from the cursor's cached position; an explicit seq
- * costs SQLite a full b-tree descent for its uniqueness check. */
-static void bind_call(lifetimes_t *lt, sqlite3_stmt *st, int base, uint64_t seq,
+static inline void bc_null(sqlite3_stmt *st, bindcache_t *bc, int i) {
+  if (bc) {
+    if (bc->state[i - 1] == 1) return;
+    bc->state[i - 1] = 1;
+  }
+  sqlite3_bind_null(st, i);
+}
+
+static inline void bc_int(sqlite3_stmt *st, bindcache_t *bc, int i, uint64_t v) {
+  if (bc) {
+    if (bc->state[i - 1] == 2 && bc->v[i - 1] == v) return;
+    bc->state[i - 1] = 2;
+    bc->v[i - 1] = v;
+  }
+  sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* v, or NULL when v is 0 */
+static inline void bc_int0(sqlite3_stmt *st, bindcache_t *bc, int i, uint64_t v) {
+  if (v == 0) bc_null(st, bc, i);
+  else bc_int(st, bc, i, v);
+}
+
+/* Binds one calls row (bc: the statement's bind cache, or NULL). A row
+ * whose seq is one past the largest rowid in the table (most rows: calls
+ * are appended in seq order) gets its rowid from SQLite (seq bound NULL:
+ * OP_NewRowid = max + 1 = seq), which finds the end of the b-tree from the
+ * cursor's cached position; an explicit seq costs SQLite a full b-tree
+ * descent for its uniqueness check. */
+static void bind_call(lifetimes_t *lt, sqlite3_stmt *st, bindcache_t *bc, int base, uint64_t seq,
                       const call_slot_t *sl) {
-  if (seq == lt->max_call_seq + 1) sqlite3_bind_null(st, base + 1);
-  else bind_u64(st, base + 1, seq, 0);
+  if (seq == lt->max_call_seq + 1) bc_null(st, bc, base + 1);
+  else bc_int(st, bc, base + 1, seq);
   if (seq > lt->max_call_seq) lt->max_call_seq = seq;
-  bind_u64(st, base + 2, sl->time_ns, 0);
-  bind_u64(st, base + 3, sl->tid, 0);
-  bind_u64(st, base + 4, sl->op, 0);
-  if (lwt_op_has_size(sl->op)) bind_u64(st, base + 5, sl->size, 0);
-  else sqlite3_bind_null(st, base + 5);
-  bind_u64(st, base + 6, sl->align, 1);
-  bind_u64(st, base + 7, sl->addr, 1);
-  bind_u64(st, base + 8, sl->in_addr, 1);
-  bind_u64(st, base + 9, sl->free_seq, 1);
-  bind_u64(st, base + 10, sl->stack_id, 1);
-  bind_u64(st, base + 11, sl->addr != 0 ? sl->end_seq : 0, 1);
-  if (sl->free_seq != 0) bind_u64(st, base + 12, sl->freed, 0);
-  else sqlite3_bind_null(st, base + 12);
+  bc_int(st, bc, base + 2, sl->time_ns);
+  bc_int(st, bc, base + 3, sl->tid);
+  bc_int(st, bc, base + 4, sl->op);
+  if (lwt_op_has_size(sl->op)) bc_int(st, bc, base + 5, sl->size);
+  else bc_null(st, bc, base + 5);
+  bc_int0(st, bc, base + 6, sl->align);
+  bc_int0(st, bc, base + 7, sl->addr);
+  bc_int0(st, bc, base + 8, sl->in_addr);
+  bc_int0(st, bc, base + 9, sl->free_seq);
+  bc_int0(st, bc, base + 10, sl->stack_id);
+  bc_int0(st, bc, base + 11, sl->addr != 0 ? sl->end_seq : 0);
+  if (sl->free_seq != 0) bc_int(st, bc, base + 12, sl->freed);
+  else bc_null(st, bc, base + 12);
 }
 
 static int insert_event(importer_t *im, uint64_t seq, const call_slot_t *sl) {
@@ -144,11 +178,11 @@ static int flush_pending(importer_t *im, lifetimes_t *lt) {
   int rc = 0;
   if (lt->npend == CALL_ROWS) {
     for (int r = 0; r < CALL_ROWS; r++)
-      bind_call(lt, lt->ins_calls, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+      bind_call(lt, lt->ins_calls, &lt->calls_bc, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
     rc = step_reset(im, lt->ins_calls);
   } else {
     for (int r = 0; r < lt->npend && rc == 0; r++) {
-      bind_call(lt, im->ins_call, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+      bind_call(lt, im->ins_call, NULL, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
       rc = step_reset(im, im->ins_call);
     }
   }
@@ -604,7 +638,7 @@ static int late_record(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_
   if (derive(im, lt, seq, sl, 1) != 0) return -1;
   if (sl->op == CALLBUF_EVENT) return insert_event(im, seq, sl);
   if (sl->op == CALLBUF_MARK || sl->op == SLOT_SKIP) return 0;
-  bind_call(lt, im->ins_call, 0, seq, sl);
+  bind_call(lt, im->ins_call, NULL, 0, seq, sl);
   return step_reset(im, im->ins_call);
 }
 
