@@ -18,7 +18,7 @@
 
 #define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise or half written when full */
 #define CALL_COLS 12
-#define CALL_ROWS 32 /* rows per multi-row INSERT into calls */
+#define CALL_ROWS 128 /* rows per multi-row INSERT into calls */
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
 #define SLOT_SKIP 253 /* op of the slot of a seq'd record that is neither (thread start...) */
 #define SLOT_DONE 252 /* op of the slot of a late record (derived and written at once) */
@@ -206,11 +206,17 @@ static int write_upto(importer_t *im, lifetimes_t *lt, uint64_t limit) {
   return 0;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static int live_index_put(importer_t *im, lifetimes_t *lt, uint64_t seq, uint64_t end) {
   uint64_t key = live_key(seq, end);
   if (key >> 41 < LWV_LIVE_SCAN_LEVEL) return 0; /* found by a scan of calls */
   lt->livebuf[lt->nlive] = key;
   if (++lt->nlive < LIVE_ROWS) return 0;
+  qsort(lt->livebuf, LIVE_ROWS, sizeof lt->livebuf[0], cmp_u64);
   for (int r = 0; r < LIVE_ROWS; r++)
     sqlite3_bind_int64(lt->ins_lives, r + 1, (sqlite3_int64)lt->livebuf[r]);
   lt->nlive = 0;
