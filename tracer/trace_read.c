@@ -29,6 +29,10 @@
 #define RD_INBUF 65536
 #define RD_MAX_RECORD (64u << 20) /* largest top-level payload accepted */
 #define RD_MAX_LANES (1u << 24)
+/* Lane ids are handed out in order and every lane is drained within a
+ * tick, so a lane id is never far above the CHUNKs read before it; a
+ * damaged file claiming a huge id is refused instead of costing GBs. */
+#define RD_LANE_SLACK 65536u
 #define RD_MAX_CLASSES 256
 
 typedef struct lane_state_s {
@@ -58,6 +62,7 @@ struct lwt_reader_s {
   char *exe;
   lane_state_t *lanes;
   uint32_t nlanes;
+  uint64_t nchunks;        /* CHUNK records read */
   /* chunk being walked */
   const uint8_t *chunk_p, *chunk_end;     /* TAG column (the chunk's last) */
   const uint8_t *col[LWT_NCOLS], *col_end[LWT_NCOLS]; /* read positions */
@@ -348,7 +353,7 @@ uint64_t lwt_offset(lwt_reader_t *r) { return rd_compressed_pos(r); }
   } while (0)
 
 static lane_state_t *rd_lane(lwt_reader_t *r, uint64_t id) {
-  if (id >= RD_MAX_LANES) return NULL;
+  if (id >= RD_MAX_LANES || id >= RD_LANE_SLACK + 4 * r->nchunks) return NULL;
   if (id >= r->nlanes) {
     uint32_t n = r->nlanes ? r->nlanes : 64;
     while (n <= id) n *= 2;
@@ -495,6 +500,7 @@ static int rd_toplevel(lwt_reader_t *r, unsigned tag, const uint8_t *p, const ui
     GETV(lane);
     GETV(tid);
     if (tid > UINT32_MAX || !rd_lane(r, lane)) goto bad;
+    r->nchunks++;
     const uint8_t *at = p;
     if (r->hdr.version_major >= 2) {
       for (int i = 0; i < LWT_NCOLS - 1; i++) GETV(ncol[i]);
