@@ -115,12 +115,7 @@ static inline __attribute__((always_inline)) void free_fast(void *p) {
 #if LW_CHECKED
         pool_check_free(pg, p);
 #endif
-        lw_block_set_next(p, pg->free);
-        pg->free = p;
-        if (lw_likely(--pg->used != 0 &&
-                      atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_ACTIVE))
-          return;
-        return _lw_pool_free_slow(tld, pg);
+        return lw_pool_push_owned(tld, pg, p);
       }
     }
   }

@@ -137,6 +137,14 @@ static inline void lw_block_set_next(lw_block_t *b, lw_block_t *n) {
 }
 /* The checked build marks freed slots (second word) to catch double frees. */
 static inline uint64_t lw_free_canary(const void *p) { return _lw_g.secret ^ (uintptr_t)p ^ 0x5a5a5a5a5a5a5a5aull; }
+/* The owner's free: push on the page's list; the slow path when the page
+ * became empty or was not ACTIVE (FULL: it goes back to the avail list). */
+static inline void lw_pool_push_owned(lw_tld_t *tld, lw_page_t *pg, void *p) {
+  lw_block_set_next(p, pg->free);
+  pg->free = p;
+  if (lw_unlikely(--pg->used == 0 || atomic_load_explicit(&pg->state, memory_order_relaxed) != LW_PAGE_ACTIVE))
+    _lw_pool_free_slow(tld, pg);
+}
 static inline void *lw_pool_pop(lw_page_t *pg) {
   lw_block_t *b = pg->free;
   pg->free = lw_block_next(b);

@@ -1,7 +1,8 @@
 /* The OS boundary: the only file that calls mmap, munmap, madvise, mremap,
  * mprotect and prctl. Contract: sizes are multiples of the OS page size
- * (read at run time: 4, 16 or 64 KiB); failures return NULL/-1 with errno set (ENOMEM
- * for exhaustion); every call emits its OS_* event and updates counters. */
+ * (read at run time: 4, 16 or 64 KiB); failures return NULL/-1 with errno
+ * set (ENOMEM for exhaustion); every call emits its OS_* event and updates
+ * counters. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/mman.h>

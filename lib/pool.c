@@ -383,14 +383,10 @@ void _lw_pool_flush_hot(lw_tld_t *tld) {
     void *p;
     while ((p = lw_hot_pop(tld, c)) != NULL) {
       lw_page_t *pg = lw_page_of(lw_segment_of(p), p);
-      if (pg->owner != tld) {
+      if (pg->owner == tld)
+        lw_pool_push_owned(tld, pg, p);
+      else
         _lw_pool_free_remote(pg, p);
-        continue;
-      }
-      lw_block_set_next(p, pg->free);
-      pg->free = p;
-      if (--pg->used == 0 || atomic_load_explicit(&pg->state, memory_order_relaxed) != LW_PAGE_ACTIVE)
-        _lw_pool_free_slow(tld, pg);
     }
   }
 }

@@ -37,7 +37,6 @@ LW_API void lw_stats(lw_stats_t *out) {
     out->coalesced_chunks += __atomic_load_n(&h->coalesced_chunks, __ATOMIC_RELAXED);
   }
   out->large_bytes = atomic_load_explicit(&_lw_big_live, memory_order_relaxed);
-  out->live_bytes = out->small_bytes + out->medium_bytes + out->large_bytes;
   out->mapped_bytes = atomic_load_explicit(&_lw_os_mapped, memory_order_relaxed);
   uint64_t dec = atomic_load_explicit(&_lw_os_decommitted, memory_order_relaxed);
   out->committed_bytes = out->mapped_bytes > dec ? out->mapped_bytes - dec : 0;
