@@ -60,7 +60,7 @@ static struct {
   size_t nfree, free_cap;
   size_t dirty; /* bytes in dirty free spans */
   uint64_t clock; /* large frees so far */
-  size_t peak, prev_peak; /* of the live large bytes, seen by frees in this second and the one before */
+  size_t peak, prev_peak; /* of the live large bytes seen by large operations, this second and the one before */
   uint64_t second;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
