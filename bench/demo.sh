@@ -10,7 +10,7 @@
 #    peak RSS and output equality side by side, then lwmalloc's statistics;
 # 3. when build/tracer/lwtrace and build/replay/lwreplay exist, records the
 #    same sqlite3 run with `lwtrace record` and replays the trace with
-#    `lwreplay TRACE --compare=lw,glibc[,mimalloc,jemalloc,tcmalloc]`
+#    `lwreplay TRACE --compare=lw,glibc[,mimalloc,jemalloc,tcmalloc] --touch`
 #    (the peers that are installed), and prints that comparison.
 #
 # Environment: DEMO_ROWS (workload size), DEMO_RUNS (replay runs per
@@ -101,8 +101,12 @@ if [ -x "$LWTRACE" ] && [ -x "$LWREPLAY" ]; then
   for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
     if grep -q "${peer#*:}" "$WORK/ldconfig.txt"; then allocators="$allocators,${peer%%:*}"; fi
   done
-  section "replay: lwreplay --compare=$allocators --runs $RUNS"
-  timeout 1200 "$LWREPLAY" "$WORK/sqlite.lwt" --compare="$allocators" --runs "$RUNS"
+  # --touch: the replay writes every requested byte, as sqlite3 did. Without
+  # it RSS counts only the pages each allocator writes itself, and the page
+  # faults of new memory are charged to allocators that write headers into
+  # it (lw, glibc) but to nobody for those that keep metadata elsewhere.
+  section "replay: lwreplay --compare=$allocators --runs $RUNS --touch"
+  timeout 1200 "$LWREPLAY" "$WORK/sqlite.lwt" --compare="$allocators" --runs "$RUNS" --touch
 else
   section "trace and replay"
   echo "skipped: $LWTRACE and $LWREPLAY are not both built"
