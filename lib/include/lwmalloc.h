@@ -66,7 +66,7 @@ typedef struct lw_stats_s {
   uint64_t live_bytes;       /* usable bytes of allocated blocks (small+medium+large) */
   uint64_t small_bytes;      /* ... of which in small pool slots */
   uint64_t medium_bytes;     /* ... of which in medium chunks */
-  uint64_t large_bytes;      /* ... of which in direct OS mappings */
+  uint64_t large_bytes;      /* ... of which in large blocks (arena page runs, or own mappings) */
   uint64_t mapped_bytes;     /* address space mapped from the OS for blocks (not the 8 MiB segment-map reservation) */
   uint64_t committed_bytes;  /* mapped_bytes less the ranges released with madvise */
   uint64_t unmerged_bytes;   /* freed medium bytes waiting for deferred coalescing */
