@@ -46,6 +46,17 @@ int lwv_time_col(const lwv_app_t *app, uint64_t t, int w) {
   return (int)((double)(t - app->t_first) * (w - 1) / (double)span + 0.5);
 }
 
+int lwv_list_key(lwv_app_t *app, int ch, int page) {
+  switch (ch) {
+  case 's': app->sort_key = (app->sort_key + 1) % 4; app->selected = app->scroll = 0; return 1;
+  case KEY_UP: if (app->selected > 0) app->selected--; return 1;
+  case KEY_DOWN: app->selected++; return 1;
+  case KEY_PPAGE: app->selected = app->selected > page ? app->selected - page : 0; return 1;
+  case KEY_NPAGE: app->selected += page; return 1;
+  default: return 0;
+  }
+}
+
 void lwv_bar(int y, int x, int w, uint64_t used, uint64_t total) {
   int inner = w - 2, fill = total ? (int)((double)used * inner / (double)total + 0.5) : 0;
   if (fill > inner) fill = inner;

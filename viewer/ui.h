@@ -60,6 +60,9 @@ void lwv_chart(int top, int left, int rows, int cols, const uint64_t *a, const u
                const uint64_t *c, int n, int cursor, int sel0, int sel1);
 /* A bar "[#####.....]" of width w for used/total. */
 void lwv_bar(int y, int x, int w, uint64_t used, uint64_t total);
+/* The keys of a sortable list view ('s' next sort key, arrows, page
+ * up/down by `page` rows); returns whether ch was one of them. */
+int lwv_list_key(lwv_app_t *app, int ch, int page);
 /* printf at (y, x), clipped to the screen width. */
 void lwv_print(int y, int x, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

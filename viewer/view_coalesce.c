@@ -65,12 +65,8 @@ static void coalesce_draw(lwv_app_t *app, int top, int rows, int cols) {
 
 static int coalesce_key(lwv_app_t *app, int ch) {
   int page = LINES - 12 > 1 ? LINES - 12 : 1;
+  if (lwv_list_key(app, ch, page)) return 1;
   switch (ch) {
-  case 's': app->sort_key = (app->sort_key + 1) % 4; app->selected = app->scroll = 0; return 1;
-  case KEY_UP: if (app->selected > 0) app->selected--; return 1;
-  case KEY_DOWN: app->selected++; return 1;
-  case KEY_PPAGE: app->selected = app->selected > page ? app->selected - page : 0; return 1;
-  case KEY_NPAGE: app->selected += page; return 1;
   case '\n':
   case KEY_ENTER: {
     uint64_t t0 = app->sel_state == 2 ? app->sel0 : 0, t1 = app->sel_state == 2 ? app->sel1 : UINT64_MAX >> 1;

@@ -131,12 +131,8 @@ static int sites_key(lwv_app_t *app, int ch) {
     }
     return ch == KEY_UP || ch == KEY_DOWN;
   }
+  if (lwv_list_key(app, ch, page)) return 1;
   switch (ch) {
-  case 's': app->sort_key = (app->sort_key + 1) % 4; app->selected = app->scroll = 0; return 1;
-  case KEY_UP: if (app->selected > 0) app->selected--; return 1;
-  case KEY_DOWN: app->selected++; return 1;
-  case KEY_PPAGE: app->selected = app->selected > page ? app->selected - page : 0; return 1;
-  case KEY_NPAGE: app->selected += page; return 1;
   case '\n':
   case KEY_ENTER: app->expanded = 1; return 1;
   default: return 0;
