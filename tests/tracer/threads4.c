@@ -1,6 +1,7 @@
 /* 4 threads allocate and free across threads: thread i allocates blocks of
  * 1000+i bytes and hands each to thread (i+1)%4, which frees it. Writes
- * the expected per-thread counts to argv[1] (see check_info.py). */
+ * the expected per-thread counts to argv[1] (see check_info.py); argv[2],
+ * if given, is the number of blocks each thread allocates. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -12,7 +13,6 @@
 #include <unistd.h>
 
 #define NTHREADS 4
-#define PER_THREAD 20000
 #define QCAP 256
 
 typedef struct queue_s {
@@ -23,6 +23,7 @@ typedef struct queue_s {
 
 static queue_t queues[NTHREADS];
 static _Atomic int senders_left = NTHREADS;
+static int per_thread = 20000;
 
 typedef struct th_s {
   int i;
@@ -53,7 +54,7 @@ static void *run(void *arg) {
   th_t *t = arg;
   t->tid = (pid_t)syscall(SYS_gettid);
   queue_t *mine = &queues[t->i], *next = &queues[(t->i + 1) % NTHREADS];
-  for (int n = 0; n < PER_THREAD; n++) {
+  for (int n = 0; n < per_thread; n++) {
     void *p = malloc(1000 + (size_t)t->i);
     t->mallocs++;
     memset(p, t->i, 16);
@@ -83,8 +84,8 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: threads4 EXPECT_FILE\n");
+  if (argc < 2 || argc > 3 || (argc == 3 && (per_thread = atoi(argv[2])) <= 0)) {
+    fprintf(stderr, "usage: threads4 EXPECT_FILE [BLOCKS_PER_THREAD]\n");
     return 2;
   }
   th_t t[NTHREADS];
@@ -111,5 +112,5 @@ int main(int argc, char **argv) {
   fprintf(out, "threads_min %d\n", NTHREADS + 1);
   fprintf(out, "lost_max 0\n");
   fclose(out);
-  return total_free == NTHREADS * PER_THREAD ? 0 : 1;
+  return total_free == (unsigned)(NTHREADS * per_thread) ? 0 : 1;
 }
