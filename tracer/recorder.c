@@ -693,6 +693,13 @@ static void exec_finish(const char *path) {
   snprintf(g.exec_path, sizeof g.exec_path, "%s", path ? path : "");
   rec_stop();
   g.exec_path[0] = 0;
+  if (!opt.follow_exec) { /* e.g. a wrapper script (pyenv's shims) whose real program is lost */
+    char msg[4400];
+    int n = snprintf(msg, sizeof msg,
+                     "lwtrace: pid %d execs %s; not recorded from here (--follow-exec records it)\n",
+                     (int)getpid(), path ? path : "?");
+    if (n > 0) (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+  }
 }
 
 typedef int execve_fn(const char *, char *const[], char *const[]);
