@@ -9,8 +9,10 @@
  * come; stacks and threads are kept in memory (bounded by the unique stacks
  * and threads) and written at the end, stacks symbolised from the module
  * map (elfsym.c). Memory does not grow with the trace's length.
- * Rows go through prepared statements in transactions of IMPORT_BATCH rows;
- * indexes are built after the load. */
+ * Rows go through prepared statements in transactions of IMPORT_BATCH rows,
+ * stepped while the stream is read by a writer thread (import_writer.c) fed
+ * through a bounded queue, in the order they were made; indexes are built
+ * after the load. */
 #include "import.h"
 
 #include <errno.h>
@@ -30,25 +32,25 @@
 /* ---- pass 1: the trace stream ----------------------------------------- */
 
 static int on_snapshot(importer_t *im, const lwt_record_t *r) {
-  sqlite3_stmt *st = im->ins_snap;
   if (lwv_im_lt_snapshot(im, r->seq, r->pool.mapped_bytes, r->pool.committed_bytes) != 0) return -1;
   im->snaps++;
-  bind_u64(st, 1, im->snaps, 0);
-  bind_u64(st, 2, r->time_ns, 0);
-  bind_u64(st, 3, r->seq, 0);
-  bind_u64(st, 4, r->pool.live_bytes, 0);
-  bind_u64(st, 5, r->pool.mapped_bytes, 0);
-  bind_u64(st, 6, r->pool.committed_bytes, 0);
-  bind_u64(st, 7, r->pool.unmerged_bytes, 0);
-  if (step_reset(im, st) != 0) return -1;
+  if (row_begin(im, im->ins_snap, 7)) return -1;
+  row_int(im, 1, im->snaps);
+  row_int(im, 2, r->time_ns);
+  row_int(im, 3, r->seq);
+  row_int(im, 4, r->pool.live_bytes);
+  row_int(im, 5, r->pool.mapped_bytes);
+  row_int(im, 6, r->pool.committed_bytes);
+  row_int(im, 7, r->pool.unmerged_bytes);
+  if (row_step(im) != 0) return -1;
   for (uint32_t c = 0; c < r->pool.nclasses; c++) {
-    st = im->ins_class;
-    bind_u64(st, 1, im->snaps, 0);
-    bind_u64(st, 2, c, 0);
-    bind_u64(st, 3, r->pool.classes[c].slot_size, 0);
-    bind_u64(st, 4, r->pool.classes[c].slots_used, 0);
-    bind_u64(st, 5, r->pool.classes[c].slots_total, 0);
-    if (step_reset(im, st) != 0) return -1;
+    if (row_begin(im, im->ins_class, 5)) return -1;
+    row_int(im, 1, im->snaps);
+    row_int(im, 2, c);
+    row_int(im, 3, r->pool.classes[c].slot_size);
+    row_int(im, 4, r->pool.classes[c].slots_used);
+    row_int(im, 5, r->pool.classes[c].slots_total);
+    if (row_step(im) != 0) return -1;
   }
   return 0;
 }
@@ -182,6 +184,7 @@ static int create_schema(importer_t *im, int indexes) {
 /* Finalizes every statement and closes the database (sqlite3_close fails,
  * keeping its lock, while a statement is open). */
 static void importer_close_db(importer_t *im) {
+  lwv_wr_stop(im, 0); /* (a failed import: what it queued is dropped with the file) */
   lwv_im_lt_free(im);
   sqlite3_stmt **sts[] = {&im->ins_call, &im->ins_event, &im->ins_module, &im->ins_snap,
                           &im->ins_class, &im->ins_ti, &im->ins_meta};
@@ -251,7 +254,8 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
       prep(&im, &im.ins_snap, "INSERT INTO pool_snapshots VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_class, "INSERT INTO pool_classes VALUES(?,?,?,?,?)") ||
       prep(&im, &im.ins_ti, "INSERT INTO time_index VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
-      prep(&im, &im.ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)") || lwv_im_lt_open(&im))
+      prep(&im, &im.ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)") || lwv_im_lt_open(&im) ||
+      lwv_wr_start(&im))
     goto out;
 
   lwt_record_t r;
@@ -273,7 +277,8 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   char version[32];
   snprintf(version, sizeof version, "%u.%u", h->version_major, h->version_minor);
   double t_stream = 0, c_stream = 0, t_sym = 0, c_sym = 0;
-  if (lwv_im_lt_finish(&im) || ((t_stream = now_s()), (c_stream = cpu_s()), write_lookups(&im)) ||
+  if (lwv_im_lt_finish(&im) || lwv_wr_stop(&im, 1) ||
+      ((t_stream = now_s()), (c_stream = cpu_s()), write_lookups(&im)) ||
       lwv_im_write_stacks(&im) || lwv_im_source_lines(&im) ||
       ((t_sym = now_s()), (c_sym = cpu_s()), write_aggregates(&im)) ||
       meta_put_int(&im, "schema_version", LWV_SCHEMA_VERSION) ||

@@ -80,6 +80,9 @@ typedef struct importer_s {
   site_t *sites;       /* indexed by stack id (grown on demand) */
   size_t capsites;
   struct lifetimes_s *lt; /* import_lifetimes.c's state */
+  struct writer_s *wr;    /* import_writer.c: the writer thread (NULL: rows go straight to SQLite) */
+  sqlite3_stmt *row_st;   /* the statement of the row being bound (row_begin) */
+  uint64_t *wpos;         /* with a writer: next free word of the batch being filled */
   uint64_t long_lived; /* blocks whose end came after their row was written */
   uint64_t dup_seqs;   /* records whose seq was already taken (corrupt input) */
 
@@ -144,16 +147,81 @@ static inline int step_reset(importer_t *im, sqlite3_stmt *st) {
   return 0;
 }
 
+/* ---- rows: bound and stepped here, or on the writer thread ------------
+ * While the record stream is imported, a second thread steps the SQLite
+ * statements (import_writer.c): the rows are queued in order, as
+ * (parameter, value) lists, and the writer binds and steps them, in the
+ * same order, so the database is the same. Every statement of the stream
+ * goes through row_begin .. row_step; with no writer running they bind and
+ * step at once. A statement's parameters keep their values from the
+ * previous row (sqlite3_reset keeps bindings): a row binds what changed. */
+typedef struct writer_s writer_t;
+#define ROW_NULL 0
+#define ROW_INT 1
+#define ROW_TEXT 2
+int lwv_wr_start(importer_t *im);  /* starts the writer (unless LWV_WRITER=0); 0 or -1 */
+/* Steps everything queued and ends the writer: 0, or -1 if a row failed
+ * (the writer's message in im->err if report). */
+int lwv_wr_stop(importer_t *im, int report);
+/* queues the row begun (row_begin reserved room for its parameters) */
+int lwv_wr_row_end(importer_t *im);
+/* room for a row of nparams parameters in the batch being filled (im->wpos
+ * is where they go); -1 if the writer failed (im->err says why) */
+int lwv_wr_reserve(importer_t *im, sqlite3_stmt *st, int nparams);
+
+/* Begins a row of statement st that binds at most nparams parameters. */
+static inline int row_begin(importer_t *im, sqlite3_stmt *st, int nparams) {
+  im->row_st = st;
+  if (im->wr && lwv_wr_reserve(im, st, nparams) != 0) return -1;
+  return 0;
+}
+static inline void row_int(importer_t *im, int i, uint64_t v) {
+  if (im->wr) {
+    im->wpos[0] = (uint64_t)i << 8 | ROW_INT;
+    im->wpos[1] = v;
+    im->wpos += 2;
+  } else {
+    sqlite3_bind_int64(im->row_st, i, (sqlite3_int64)v);
+  }
+}
+static inline void row_null(importer_t *im, int i) {
+  if (im->wr) *im->wpos++ = (uint64_t)i << 8 | ROW_NULL;
+  else sqlite3_bind_null(im->row_st, i);
+}
+/* v, or NULL when v is 0 and zero_is_null */
+static inline void row_u64(importer_t *im, int i, uint64_t v, int zero_is_null) {
+  if (zero_is_null && v == 0) row_null(im, i);
+  else row_int(im, i, v);
+}
+/* A copy of s (the writer frees it); -1 when out of memory. */
+static inline int row_text(importer_t *im, int i, const char *s) {
+  if (im->wr) {
+    char *c = strdup(s);
+    if (c == NULL) return -1;
+    im->wpos[0] = (uint64_t)i << 8 | ROW_TEXT;
+    im->wpos[1] = (uint64_t)(uintptr_t)c;
+    im->wpos += 2;
+  } else {
+    sqlite3_bind_text(im->row_st, i, s, -1, SQLITE_TRANSIENT);
+  }
+  return 0;
+}
+static inline int row_step(importer_t *im) {
+  if (im->wr) return lwv_wr_row_end(im);
+  return step_reset(im, im->row_st);
+}
+
 static inline int meta_put_int(importer_t *im, const char *key, int64_t v) {
-  sqlite3_bind_text(im->ins_meta, 1, key, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(im->ins_meta, 2, v);
-  return step_reset(im, im->ins_meta);
+  if (row_begin(im, im->ins_meta, 2)) return -1;
+  if (row_text(im, 1, key)) return fail(im, "%s", "out of memory");
+  row_int(im, 2, (uint64_t)v);
+  return row_step(im);
 }
 
 static inline int meta_put_text(importer_t *im, const char *key, const char *v) {
-  sqlite3_bind_text(im->ins_meta, 1, key, -1, SQLITE_STATIC);
-  sqlite3_bind_text(im->ins_meta, 2, v, -1, SQLITE_TRANSIENT);
-  return step_reset(im, im->ins_meta);
+  if (row_begin(im, im->ins_meta, 2)) return -1;
+  if (row_text(im, 1, key) || row_text(im, 2, v)) return fail(im, "%s", "out of memory");
+  return row_step(im);
 }
 
 static inline void *grow(void *p, size_t *cap, size_t need, size_t elem) {

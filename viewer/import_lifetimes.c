@@ -104,27 +104,27 @@ struct lifetimes_s {
 
 /* ---- writing rows ------------------------------------------------------ */
 
-static inline void bc_null(sqlite3_stmt *st, bindcache_t *bc, int i) {
+static inline void bc_null(importer_t *im, bindcache_t *bc, int i) {
   if (bc) {
     if (bc->state[i - 1] == 1) return;
     bc->state[i - 1] = 1;
   }
-  sqlite3_bind_null(st, i);
+  row_null(im, i);
 }
 
-static inline void bc_int(sqlite3_stmt *st, bindcache_t *bc, int i, uint64_t v) {
+static inline void bc_int(importer_t *im, bindcache_t *bc, int i, uint64_t v) {
   if (bc) {
     if (bc->state[i - 1] == 2 && bc->v[i - 1] == v) return;
     bc->state[i - 1] = 2;
     bc->v[i - 1] = v;
   }
-  sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+  row_int(im, i, v);
 }
 
 /* v, or NULL when v is 0 */
-static inline void bc_int0(sqlite3_stmt *st, bindcache_t *bc, int i, uint64_t v) {
-  if (v == 0) bc_null(st, bc, i);
-  else bc_int(st, bc, i, v);
+static inline void bc_int0(importer_t *im, bindcache_t *bc, int i, uint64_t v) {
+  if (v == 0) bc_null(im, bc, i);
+  else bc_int(im, bc, i, v);
 }
 
 /* Binds one calls row (bc: the statement's bind cache, or NULL). A row
@@ -133,36 +133,36 @@ static inline void bc_int0(sqlite3_stmt *st, bindcache_t *bc, int i, uint64_t v)
  * OP_NewRowid = max + 1 = seq), which finds the end of the b-tree from the
  * cursor's cached position; an explicit seq costs SQLite a full b-tree
  * descent for its uniqueness check. */
-static void bind_call(lifetimes_t *lt, sqlite3_stmt *st, bindcache_t *bc, int base, uint64_t seq,
+static void bind_call(importer_t *im, lifetimes_t *lt, bindcache_t *bc, int base, uint64_t seq,
                       const call_slot_t *sl) {
-  if (seq == lt->max_call_seq + 1) bc_null(st, bc, base + 1);
-  else bc_int(st, bc, base + 1, seq);
+  if (seq == lt->max_call_seq + 1) bc_null(im, bc, base + 1);
+  else bc_int(im, bc, base + 1, seq);
   if (seq > lt->max_call_seq) lt->max_call_seq = seq;
-  bc_int(st, bc, base + 2, sl->time_ns);
-  bc_int(st, bc, base + 3, sl->tid);
-  bc_int(st, bc, base + 4, sl->op);
-  if (lwt_op_has_size(sl->op)) bc_int(st, bc, base + 5, sl->size);
-  else bc_null(st, bc, base + 5);
-  bc_int0(st, bc, base + 6, sl->align);
-  bc_int0(st, bc, base + 7, sl->addr);
-  bc_int0(st, bc, base + 8, sl->in_addr);
-  bc_int0(st, bc, base + 9, sl->free_seq);
-  bc_int0(st, bc, base + 10, sl->stack_id);
-  bc_int0(st, bc, base + 11, sl->addr != 0 ? sl->end_seq : 0);
-  if (sl->free_seq != 0) bc_int(st, bc, base + 12, sl->freed);
-  else bc_null(st, bc, base + 12);
+  bc_int(im, bc, base + 2, sl->time_ns);
+  bc_int(im, bc, base + 3, sl->tid);
+  bc_int(im, bc, base + 4, sl->op);
+  if (lwt_op_has_size(sl->op)) bc_int(im, bc, base + 5, sl->size);
+  else bc_null(im, bc, base + 5);
+  bc_int0(im, bc, base + 6, sl->align);
+  bc_int0(im, bc, base + 7, sl->addr);
+  bc_int0(im, bc, base + 8, sl->in_addr);
+  bc_int0(im, bc, base + 9, sl->free_seq);
+  bc_int0(im, bc, base + 10, sl->stack_id);
+  bc_int0(im, bc, base + 11, sl->addr != 0 ? sl->end_seq : 0);
+  if (sl->free_seq != 0) bc_int(im, bc, base + 12, sl->freed);
+  else bc_null(im, bc, base + 12);
 }
 
 static int insert_event(importer_t *im, uint64_t seq, const call_slot_t *sl) {
-  sqlite3_stmt *st = im->ins_event;
-  bind_u64(st, 1, seq, 0);
-  bind_u64(st, 2, sl->time_ns, 0);
-  bind_u64(st, 3, sl->tid, 0);
-  bind_u64(st, 4, sl->align, 0);
-  bind_u64(st, 5, sl->size, 0);
-  bind_u64(st, 6, sl->addr, 0);
-  bind_u64(st, 7, sl->in_addr, 0);
-  return step_reset(im, st);
+  if (row_begin(im, im->ins_event, 7)) return -1;
+  row_int(im, 1, seq);
+  row_int(im, 2, sl->time_ns);
+  row_int(im, 3, sl->tid);
+  row_int(im, 4, sl->align);
+  row_int(im, 5, sl->size);
+  row_int(im, 6, sl->addr);
+  row_int(im, 7, sl->in_addr);
+  return row_step(im);
 }
 
 /* Empties the slots below limit (all written): the ring's room moves on. */
@@ -177,13 +177,15 @@ static int flush_pending(importer_t *im, lifetimes_t *lt) {
   if (lt->npend == 0) return 0;
   int rc = 0;
   if (lt->npend == CALL_ROWS) {
+    if (row_begin(im, lt->ins_calls, CALL_ROWS * CALL_COLS)) return -1;
     for (int r = 0; r < CALL_ROWS; r++)
-      bind_call(lt, lt->ins_calls, &lt->calls_bc, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
-    rc = step_reset(im, lt->ins_calls);
+      bind_call(im, lt, &lt->calls_bc, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+    rc = row_step(im);
   } else {
     for (int r = 0; r < lt->npend && rc == 0; r++) {
-      bind_call(lt, im->ins_call, NULL, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
-      rc = step_reset(im, im->ins_call);
+      if (row_begin(im, im->ins_call, CALL_COLS)) return -1;
+      bind_call(im, lt, NULL, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+      rc = row_step(im);
     }
   }
   release_upto(lt, lt->pend[lt->npend - 1] + 1);
@@ -217,17 +219,18 @@ static int live_index_put(importer_t *im, lifetimes_t *lt, uint64_t seq, uint64_
   lt->livebuf[lt->nlive] = key;
   if (++lt->nlive < LIVE_ROWS) return 0;
   qsort(lt->livebuf, LIVE_ROWS, sizeof lt->livebuf[0], cmp_u64);
-  for (int r = 0; r < LIVE_ROWS; r++)
-    sqlite3_bind_int64(lt->ins_lives, r + 1, (sqlite3_int64)lt->livebuf[r]);
   lt->nlive = 0;
-  return step_reset(im, lt->ins_lives);
+  if (row_begin(im, lt->ins_lives, LIVE_ROWS)) return -1;
+  for (int r = 0; r < LIVE_ROWS; r++) row_int(im, r + 1, lt->livebuf[r]);
+  return row_step(im);
 }
 
 static int live_index_flush(importer_t *im, lifetimes_t *lt) {
   int rc = 0;
   for (int r = 0; r < lt->nlive && rc == 0; r++) {
-    sqlite3_bind_int64(lt->ins_live, 1, (sqlite3_int64)lt->livebuf[r]);
-    rc = step_reset(im, lt->ins_live);
+    if (row_begin(im, lt->ins_live, 1)) return -1;
+    row_int(im, 1, lt->livebuf[r]);
+    rc = row_step(im);
   }
   lt->nlive = 0;
   return rc;
@@ -333,25 +336,25 @@ static int ti_flush(importer_t *im, lifetimes_t *lt) {
 /* Writes the first n stretches held, and the site_stretches of every
  * stretch up to the last of them (leaks add to those rows at the end). */
 static int ti_write(importer_t *im, lifetimes_t *lt, size_t n) {
-  sqlite3_stmt *st = im->ins_ti;
   for (size_t i = 0; i < n; i++) {
     const ti_row_t *r = &lt->ti[i];
-    bind_u64(st, 1, lt->ti_base + i + 1, 0);
-    bind_u64(st, 2, r->t0, 0);
-    bind_u64(st, 3, r->t1, 0);
-    bind_u64(st, 4, r->seq0, 0);
-    bind_u64(st, 5, r->seq1, 0);
-    bind_u64(st, 6, r->calls, 0);
-    bind_u64(st, 7, r->alloc, 0);
-    bind_u64(st, 8, r->freed, 0);
-    bind_u64(st, 9, r->live_bytes, 0);
-    bind_u64(st, 10, r->live_max, 0);
-    bind_u64(st, 11, r->live_blocks, 0);
-    bind_u64(st, 12, r->mapped, 0);
-    if (r->have_committed) bind_u64(st, 13, r->committed, 0);
-    else sqlite3_bind_null(st, 13);
-    bind_u64(st, 14, r->coalesce_runs, 0);
-    if (step_reset(im, st) != 0) return -1;
+    if (row_begin(im, im->ins_ti, 14)) return -1;
+    row_int(im, 1, lt->ti_base + i + 1);
+    row_int(im, 2, r->t0);
+    row_int(im, 3, r->t1);
+    row_int(im, 4, r->seq0);
+    row_int(im, 5, r->seq1);
+    row_int(im, 6, r->calls);
+    row_int(im, 7, r->alloc);
+    row_int(im, 8, r->freed);
+    row_int(im, 9, r->live_bytes);
+    row_int(im, 10, r->live_max);
+    row_int(im, 11, r->live_blocks);
+    row_int(im, 12, r->mapped);
+    if (r->have_committed) row_int(im, 13, r->committed);
+    else row_null(im, 13);
+    row_int(im, 14, r->coalesce_runs);
+    if (row_step(im) != 0) return -1;
   }
   memmove(lt->ti, lt->ti + n, (lt->nti - n) * sizeof *lt->ti);
   lt->nti -= n;
@@ -365,8 +368,12 @@ static int ti_write(importer_t *im, lifetimes_t *lt, size_t n) {
   for (size_t i = 0; i < nold && rc == 0; i++) {
     const site_stretch_t *o = &old[i];
     if (o->stretch <= lt->ti_base) {
-      for (int c = 0; c < 6; c++) bind_u64(lt->ins_ss, c + 1, (&o->stretch)[c], 0);
-      rc = step_reset(im, lt->ins_ss);
+      if (row_begin(im, lt->ins_ss, 6)) {
+        rc = -1;
+        break;
+      }
+      for (int c = 0; c < 6; c++) row_int(im, c + 1, (&o->stretch)[c]);
+      rc = row_step(im);
     } else {
       site_stretch_t *e = site_stretch(lt, o->stretch, (uint32_t)o->stack);
       if (e == NULL) rc = fail(im, "%s", "out of memory");
@@ -395,11 +402,11 @@ static int block_end(importer_t *im, lifetimes_t *lt, uint64_t addr, uint64_t en
   if (callbuf_holds(&lt->ring, b->seq) && slot_is_call(callbuf_at(&lt->ring, b->seq))) {
     callbuf_at(&lt->ring, b->seq)->end_seq = end;
   } else { /* its row is written: a long-lived block */
-    sqlite3_stmt *st = lt->upd_end;
-    bind_u64(st, 1, end, 0);
-    bind_u64(st, 2, b->seq, 0);
+    if (row_begin(im, lt->upd_end, 2)) return -1;
+    row_int(im, 1, end);
+    row_int(im, 2, b->seq);
     lt->updates++;
-    if (step_reset(im, st) != 0) return -1;
+    if (row_step(im) != 0) return -1;
   }
   if (live_index_put(im, lt, b->seq, end) != 0) return -1;
   lt->live_bytes -= b->size;
@@ -644,8 +651,9 @@ static int late_record(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_
   if (derive(im, lt, seq, sl, 1) != 0) return -1;
   if (sl->op == CALLBUF_EVENT) return insert_event(im, seq, sl);
   if (sl->op == CALLBUF_MARK || sl->op == SLOT_SKIP) return 0;
-  bind_call(lt, im->ins_call, NULL, 0, seq, sl);
-  return step_reset(im, im->ins_call);
+  if (row_begin(im, im->ins_call, CALL_COLS)) return -1;
+  bind_call(im, lt, NULL, 0, seq, sl);
+  return row_step(im);
 }
 
 /* ---- the importer's interface ------------------------------------------ */

@@ -18,16 +18,17 @@ int lwv_im_on_module(importer_t *im, const lwt_record_t *r) {
       for (uint32_t i = 0; i < r->module.build_id_len; i++)
         sprintf(m->build_id + 2 * i, "%02x", r->module.build_id[i]);
   }
-  sqlite3_stmt *st = im->ins_module;
-  bind_u64(st, 1, im->nmods, 0);
-  bind_u64(st, 2, m->start, 0);
-  bind_u64(st, 3, m->end, 0);
-  bind_u64(st, 4, r->module.offset, 0);
-  bind_u64(st, 5, m->bias, 0);
-  sqlite3_bind_text(st, 6, m->path, -1, SQLITE_STATIC);
-  if (m->build_id) sqlite3_bind_text(st, 7, m->build_id, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(st, 7);
-  return step_reset(im, st);
+  if (m->path == NULL) return fail(im, "%s", "out of memory");
+  if (row_begin(im, im->ins_module, 7)) return -1;
+  row_int(im, 1, im->nmods);
+  row_int(im, 2, m->start);
+  row_int(im, 3, m->end);
+  row_int(im, 4, r->module.offset);
+  row_int(im, 5, m->bias);
+  if (row_text(im, 6, m->path)) return fail(im, "%s", "out of memory");
+  if (m->build_id == NULL) row_null(im, 7);
+  else if (row_text(im, 7, m->build_id)) return fail(im, "%s", "out of memory");
+  return row_step(im);
 }
 
 int lwv_im_on_stack(importer_t *im, const lwt_record_t *r) {
