@@ -2,7 +2,8 @@
  * GNU build id, so that stacks can be symbolised after the run. Runs on
  * the writer thread only (dl_iterate_phdr takes the loader lock; never
  * call it from a hook). A change of the object set (dlopen/dlclose) is
- * seen through dlpi_adds/dlpi_subs. */
+ * seen through dlpi_adds/dlpi_subs; an unload also clears unwind.c's
+ * rule cache. */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <link.h>
@@ -42,6 +43,7 @@ int _lwt_modules_changed(void) {
   mod_scan_t s = {0};
   dl_iterate_phdr(mod_counts, &s);
   int changed = !mod.have_counts || s.adds != mod.adds || s.subs != mod.subs;
+  if (mod.have_counts && s.subs != mod.subs) _lwt_unwind_flush(); /* an object was unloaded */
   mod.adds = s.adds;
   mod.subs = s.subs;
   mod.have_counts = 1;

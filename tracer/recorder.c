@@ -5,7 +5,8 @@
  *
  * Hot path (one call): relaxed load of enabled, thread-local state,
  * xchg on the lane's busy flag, fetch_add on the global sequence number,
- * the CPU counter (see _lwt_now), optional unw_backtrace + lock-free intern, varint
+ * the CPU counter (see _lwt_now), optional stack walk (unwind.c; unw_backtrace
+ * where it falls back) + lock-free intern, varint
  * encoding into a stack buffer, memcpy into the thread's ring. No malloc,
  * no lock. The writer thread does the rest (writer.c).
  *
@@ -410,7 +411,9 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
        * unwind must be recorded (it lands in the signal lane, one level
        * deeper, where no stack is taken, so there is no recursion). */
       void *frames[LWT_MAX_DEPTH + LWT_OWN_FRAMES];
-      stack = _lwt_stack_intern(frames, unw_backtrace(frames, (int)(g.depth + LWT_OWN_FRAMES)));
+      int want = (int)(g.depth + LWT_OWN_FRAMES), got = _lwt_unwind(frames, want);
+      if (got < 0) got = unw_backtrace(frames, want); /* a frame unwind.c does not express */
+      stack = _lwt_stack_intern(frames, got);
     }
     uint8_t b[LWT_MAX_RECORD], *p = b;
     p = rec_tid(l, p);
@@ -585,6 +588,7 @@ static int rec_start(const char *path, uint32_t extra_flags) {
   g.depth = env_depth();
   g.time_shift = env_time_shift();
   if (g.depth && _lwt_stacks_init(g.depth) < 0) g.depth = 0;
+  _lwt_unwind_init();
   const char *as = getenv("LW_TRACE_ALLOC_STACKS");
   g.flags = extra_flags | (g.depth ? LWT_FLAG_STACKS : 0) |
             (g.depth && as && *as == '1' ? LWT_FLAG_ALLOC_STACKS : 0) |

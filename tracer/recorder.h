@@ -1,6 +1,7 @@
 /* Internal contract between the recorder's parts (not installed):
  *   recorder.c  hooks (_lw_trace_*), per-thread state, lanes, init, fork
  *   stacks.c    libunwind capture and the lock-free stack intern table
+ *   unwind.c    the fast stack walk: .eh_frame CFA rules cached per address
  *   writer.c    writer thread: drains lanes, zstd frames, file, snapshots
  *   modules.c   module map (dl_iterate_phdr + build ids)
  *
@@ -107,6 +108,14 @@ void _lwt_stacks_emit(void (*emit)(void *arg, uint32_t id, uint32_t depth, const
                       void *arg);
 /* Fork child / new file: every stack must be written again. */
 void _lwt_stacks_reset_emitted(void);
+
+/* unwind.c: _lwt_unwind(buf, max) fills buf as unw_backtrace(buf, max)
+ * called at the same place would (buf[0]: the return address into the
+ * caller) and returns the count, or -1 when a frame has a rule it does not
+ * express (or LW_TRACE_UNWIND=libunwind): then take unw_backtrace. */
+void _lwt_unwind_init(void);  /* reads LW_TRACE_UNWIND */
+int _lwt_unwind(void **buf, int max);
+void _lwt_unwind_flush(void); /* an object was unloaded: forget every rule */
 
 /* modules.c: emits MODULE records for objects not yet reported; returns
  * 1 when the set of loaded objects changed since the last call. */
