@@ -80,7 +80,7 @@ size_t _lw_coalesce_run(lw_heap_t *h, unsigned budget, size_t want) {
       found = lw_chunk_size(m);
       break;
     }
-    _lw_heap_release_pages(h, m);
+    _lw_heap_release_pages(h, m, _lw_g.release_min);
   }
   unsigned chunks = budget0 - budget;
   if (chunks) {

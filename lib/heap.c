@@ -145,8 +145,9 @@ static bool heap_grow(lw_heap_t *h) {
 }
 
 /* After a merge: an empty segment leaves the heap (one is kept as a spare,
- * decommitted), and a big merged chunk gives its inner pages to the OS. */
-void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c) {
+ * decommitted), and a merged chunk of at least `min` bytes gives its inner
+ * pages to the OS (malloc_trim: any chunk). */
+void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c, size_t min) {
   size_t sz = lw_chunk_size(c);
   if (!h->can_grow) return; /* an embedded region's memory is the caller's */
   {
@@ -170,7 +171,7 @@ void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c) {
       return;
     }
   }
-  if (sz < _lw_g.release_min || (c->hdr & LW_CH_RELEASED)) return;
+  if (sz < min || (c->hdr & LW_CH_RELEASED)) return;
   uintptr_t lo = lw_align_up((uintptr_t)c + sizeof(lw_chunk_t), _lw_g.os_page);
   uintptr_t hi = lw_align_down((uintptr_t)c + sz - 8, _lw_g.os_page);
   if (hi > lo) {
@@ -351,7 +352,7 @@ size_t _lw_heap_trim(lw_heap_t *h) {
     lw_chunk_t *c = h->bins[b];
     while (c) {
       lw_chunk_t *nx = c->next;
-      _lw_heap_release_pages(h, c);
+      _lw_heap_release_pages(h, c, 0);
       c = nx;
     }
   }

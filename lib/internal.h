@@ -229,7 +229,7 @@ static inline lw_chunk_t *lw_chunk_prev(lw_chunk_t *c) { /* only when P is set *
 unsigned _lw_bin_of(size_t size);
 void _lw_bin_insert(lw_heap_t *h, lw_chunk_t *c);
 void _lw_list_unlink(lw_heap_t *h, lw_chunk_t *c);
-void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c);
+void _lw_heap_release_pages(lw_heap_t *h, lw_chunk_t *c, size_t min);
 
 /* ---- coalesce.c: deferred coalescing ------------------------------------ */
 size_t _lw_coalesce_run(lw_heap_t *h, unsigned budget, size_t want);

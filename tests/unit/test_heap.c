@@ -1,5 +1,6 @@
 /* Medium chunks: deferred coalescing, bounded runs, in-place realloc. */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "testhelper.h"
@@ -150,6 +151,47 @@ TEST(empty_segments_are_returned) {
   lw_stats_t s2 = stats();
   EXPECT(s2.mapped_bytes <= s0.mapped_bytes + LW_SEG_SIZE);
   lw_check();
+}
+
+/* Pages of [p, p + size) that are resident. */
+static size_t resident_pages(void *p, size_t size) {
+  uintptr_t lo = lw_align_up((uintptr_t)p, _lw_g.os_page), hi = lw_align_down((uintptr_t)p + size, _lw_g.os_page);
+  unsigned char vec[64];
+  size_t n = (hi - lo) / _lw_g.os_page, in = 0;
+  bool ok = hi > lo && n <= sizeof vec && mincore((void *)lo, hi - lo, vec) == 0;
+  EXPECT(ok);
+  if (!ok) return 0;
+  for (size_t i = 0; i < n; i++) in += vec[i] & 1;
+  return in;
+}
+
+TEST(trim_gives_back_the_pages_of_small_free_chunks) {
+  /* merged free chunks below LW_RELEASE keep their pages (the next
+   * allocations reuse them), but malloc_trim gives back every whole page
+   * inside every free chunk */
+  enum { N = 8, SIZE = 100000 };
+  if (_lw_g.os_page * 4 > SIZE) return; /* 64 KiB pages: too few inside a medium chunk */
+  lw_trim(0);
+  void *big[N], *pin[N];
+  for (int i = 0; i < N; i++) {
+    big[i] = lw_malloc(SIZE);
+    pin[i] = lw_malloc(3000); /* keeps the freed neighbours apart */
+    ASSERT(big[i] && pin[i]);
+    EXPECT(lw_segment_of(big[i])->kind == LW_SEG_MEDIUM);
+    memset(big[i], 1, SIZE);
+  }
+  EXPECT(SIZE + 2 * 3000 < _lw_g.release_min); /* each merged chunk stays below it */
+  for (int i = 0; i < N; i++) lw_free(big[i]);
+  lw_heap_t *h = lw_segment_of(pin[0])->heap;
+  while (h->unmerged_bytes) _lw_coalesce_run(h, 1000, 0);
+  size_t kept = 0, left = 0;
+  for (int i = 0; i < N; i++) kept += resident_pages(big[i], SIZE);
+  lw_trim(0);
+  for (int i = 0; i < N; i++) left += resident_pages(big[i], SIZE);
+  EXPECT(kept >= N * (SIZE / _lw_g.os_page - 1));
+  EXPECT_EQ_U(left, 0);
+  lw_check();
+  for (int i = 0; i < N; i++) lw_free(pin[i]);
 }
 
 TEST_MAIN()
