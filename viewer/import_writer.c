@@ -39,6 +39,7 @@ struct writer_s {
   size_t full_head, nfull;
   size_t freel[WR_BATCHES]; /* batches nobody holds */
   size_t nfree;
+  int waiting;   /* the main thread waits for free batches */
   int stopping;  /* no more batches will come */
   int failed;    /* a step failed: err holds why */
   char err[512];
@@ -126,7 +127,7 @@ static void *writer_main(void *arg) {
     pthread_mutex_lock(&wr->mu);
     if (rc != 0) wr->failed = 1;
     wr->freel[wr->nfree++] = k;
-    pthread_cond_signal(&wr->cv_free);
+    if (wr->waiting && wr->nfree >= WR_BATCHES / 2) pthread_cond_signal(&wr->cv_free);
   }
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -152,9 +153,11 @@ static int cycle(importer_t *im, writer_t *wr, int take, int report) {
     wr->cur = NULL;
   }
   if (take) {
-    if (wr->nfree == 0) {
+    if (wr->nfree == 0) { /* the writer is behind: wait until it has done half the queue */
       double t0 = now_s();
-      while (wr->nfree == 0) pthread_cond_wait(&wr->cv_free, &wr->mu);
+      wr->waiting = 1;
+      while (wr->nfree < WR_BATCHES / 2) pthread_cond_wait(&wr->cv_free, &wr->mu);
+      wr->waiting = 0;
       wr->blocked += now_s() - t0;
     }
     wr->cur = &wr->batches[wr->freel[--wr->nfree]];

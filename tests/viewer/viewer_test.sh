@@ -231,6 +231,12 @@ badinput)
   [ -e corrupt.db ] && fail "corrupt trace left a database"
   printf 'SQLite format 3\0not really a database at all........' > fake.db
   one_line_error "fake database" "fake.db" "$LWVIEW" fake.db
+  # the database cannot grow (file size limit): the writer thread's failed
+  # step ends the import with one line and no database
+  one_line_error "database full" "database" bash -c \
+    "trap '' XFSZ; ulimit -f 256; exec \"\$0\" --import-only --db \"\$1\" \"\$2\"" \
+    "$LWVIEW" "$WORKDIR/full.db" "$TRACES_DIR/threads4.lwt.zst"
+  [ -e full.db ] || [ -e full.db.tmp ] && fail "a failed import left a database"
   one_line_error "bad pid" "--pid needs a process id" "$LWVIEW" --pid abc
   one_line_error "unknown option" "unknown option" "$LWVIEW" --bogus
   # terminal too small: one line, status 1, terminal restored (no alternate screen left)
@@ -289,6 +295,14 @@ committed)
       "$(sqlite3 "$WORKDIR/ring.db" 'SELECT sum(calls) FROM time_index')" "$(json_num calls threads4.json)"
     check "small ring: final live bytes" "$(summary_num final_live_bytes ring.txt)" \
       "$(json_num final_live_bytes threads4.json)"
+    # rows stepped at once (LWV_WRITER=0) or on the writer thread: the same database
+    LWV_WRITER=0 "$LWVIEW" --import-only --force --quiet --db "$WORKDIR/sync.db" "$t" \
+      > sync.txt 2>&1 || { fail "import without the writer thread"; cat sync.txt; }
+    if cmp -s <(sqlite3 "$WORKDIR/sync.db" .dump) <(sqlite3 "$WORKDIR/threads4.db" .dump); then
+      echo "ok: the writer thread's database is the one stepped at once"
+    else
+      fail "LWV_WRITER=0 and the writer thread make different databases"
+    fi
   fi
   ;;
 memory)
