@@ -474,7 +474,46 @@ void _lwt_unwind_init(void) {
   uw.enabled = UW_ARCH && UW_HAVE_FIND_OBJECT && !(e && strcmp(e, "libunwind") == 0);
 }
 
+/* ---- the per-thread memo of whole walks ----------------------------------
+ * A walk is a function of its first registers (pc, the same every time;
+ * sp, fp, and lr on aarch64), of the rules (a function of pc while the
+ * objects stay loaded) and of the stack words it reads (each RA slot and
+ * each saved-fp slot whose value a CFA was computed from). The memo keeps, per sp, the slots a walk
+ * read and their values; a later walk from the same registers that finds
+ * every slot still holding its value would read the same words at the
+ * same places and produce the same frames, so it returns them without
+ * walking. fp and lr are compared only when the walk used their first
+ * values (without frame pointers fp is any register, different each call). The loads of the check are independent of each other, unlike
+ * a walk's, where each frame's rule waits for the previous frame's RA.
+ * Entries carry the rule cache's generation: a flush voids them all. */
+#define UW_MEMO 32
+#define UW_MEMO_FRAMES 32
+
+typedef struct uw_memo_s {
+  uint64_t sp0, fp0, lr0;
+  uint32_t gen;
+  uint8_t max, n, nchk, nfp, valid; /* frames out; RA slots checked (n + 1: a 0 ended it) */
+  uint8_t use_fp0, use_lr0;           /* the walk used the first fp / lr (else they may differ) */
+  int32_t ra_at[UW_MEMO_FRAMES]; /* RA slot - sp0 (INT32_MIN: the link register) */
+  int32_t fp_at[UW_MEMO_FRAMES]; /* saved-fp slot - sp0 */
+  uint64_t ra[UW_MEMO_FRAMES], fpv[UW_MEMO_FRAMES];
+} uw_memo_t;
+
+static _Atomic uint32_t uw_gen = 1;
+static __thread uw_memo_t uw_memo[UW_MEMO];
+/* set while this thread reads or writes its memo: a signal handler's
+ * walk then leaves the memo alone */
+static __thread volatile int uw_memo_busy;
+
+static int uw_memo_at(uw_memo_t *m, uint64_t sp0, uint64_t addr, int32_t *at) {
+  uint64_t d = addr - sp0;
+  if (d > INT32_MAX) return m->valid = 0;
+  *at = (int32_t)d;
+  return 1;
+}
+
 void _lwt_unwind_flush(void) {
+  atomic_fetch_add_explicit(&uw_gen, 1, memory_order_relaxed);
   for (size_t i = 0; i < sizeof uw.table / sizeof uw.table[0]; i++)
     atomic_store_explicit(&uw.table[i], 0, memory_order_relaxed);
 }
@@ -492,27 +531,102 @@ __attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
   __asm__ volatile("adr %0, 1f\n1:\n\tmov %1, sp\n\tmov %2, x29\n\tmov %3, x30"
                    : "=&r"(pc), "=&r"(sp), "=&r"(fp), "=&r"(lr));
 #endif
-  int n = 0, first = 1;
+  uint32_t gen = atomic_load_explicit(&uw_gen, memory_order_relaxed);
+  uint64_t h = sp * UW_MUL;
+  uw_memo_t *m = &uw_memo[h >> 59 & (UW_MEMO - 1)];
+  if (uw_memo_busy || max > UW_MEMO_FRAMES) {
+    m = NULL;
+  } else {
+    uw_memo_busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+  }
+  if (m && m->valid && m->sp0 == sp && (!m->use_fp0 || m->fp0 == fp) &&
+      (!m->use_lr0 || m->lr0 == lr) && m->gen == gen && m->max == max) {
+    int same = 1;
+    for (unsigned i = 0; i < m->nfp; i++)
+      same &= *(const uint64_t *)(uintptr_t)(sp + (uint64_t)(int64_t)m->fp_at[i]) == m->fpv[i];
+    for (unsigned i = 0; i < m->nchk; i++) {
+      uint64_t v = m->ra_at[i] == INT32_MIN
+                       ? lr
+                       : *(const uint64_t *)(uintptr_t)(sp + (uint64_t)(int64_t)m->ra_at[i]);
+      same &= v == m->ra[i];
+      if (i < m->n) buf[i] = (void *)(uintptr_t)v;
+    }
+    if (same) {
+      atomic_signal_fence(memory_order_seq_cst);
+      uw_memo_busy = 0;
+      return m->n;
+    }
+  }
+  if (m) {
+    m->valid = 1;
+    m->sp0 = sp;
+    m->fp0 = fp;
+    m->lr0 = lr;
+    m->gen = gen;
+    m->max = (uint8_t)max;
+    m->nfp = m->use_fp0 = m->use_lr0 = 0;
+  }
+  uint64_t sp0 = sp;
+  int n = 0, first = 1, last_zero = 0;
+  int fp_src = 0; /* fp is: 0 the first fp, 1 a slot's value not yet kept, 2 one kept */
+  uint64_t fp_slot = 0;
   while (n < max) {
     uw_rule_t r;
     uw_rule_for(pc, &r);
     if (r.kind == UW_END) break;
-    if (r.kind != UW_STEP) return -1;
+    if (r.kind != UW_STEP) {
+      n = -1;
+      break;
+    }
     uint64_t cfa = (r.cfa_fp ? fp : sp) + (uint64_t)r.cfa_off;
-    if (cfa < sp || cfa - sp > UW_MAX_FRAME || (cfa == sp && !first)) return -1;
+    if (m && r.cfa_fp) { /* the walk depends on fp's value: keep where it came from */
+      if (fp_src == 0) m->use_fp0 = 1;
+      if (fp_src == 1 && m->nfp == UW_MEMO_FRAMES) m->valid = 0;
+      if (fp_src == 1 && m->valid && uw_memo_at(m, sp0, fp_slot, &m->fp_at[m->nfp])) m->fpv[m->nfp++] = fp;
+      fp_src = 2;
+    }
+    if (cfa < sp || cfa - sp > UW_MAX_FRAME || (cfa == sp && !first)) {
+      n = -1;
+      break;
+    }
     uint64_t ra;
+    int32_t ra_at = INT32_MIN;
     if (r.ra_inreg) {
-      if (!first) return -1;
+      if (!first) {
+        n = -1;
+        break;
+      }
       ra = lr;
+      if (m) m->use_lr0 = 1;
     } else {
       ra = *(const uint64_t *)(uintptr_t)(cfa + (uint64_t)r.ra_off);
+      if (m) uw_memo_at(m, sp0, cfa + (uint64_t)r.ra_off, &ra_at);
     }
-    if (r.fp_saved) fp = *(const uint64_t *)(uintptr_t)(cfa + (uint64_t)r.fp_off);
+    if (r.fp_saved) {
+      fp = *(const uint64_t *)(uintptr_t)(cfa + (uint64_t)r.fp_off);
+      fp_src = 1;
+      fp_slot = cfa + (uint64_t)r.fp_off;
+    }
     sp = cfa;
-    if (ra == 0) break;
+    if (m) { /* the slot read even when it ends the walk */
+      m->ra_at[n] = ra_at;
+      m->ra[n] = ra;
+    }
+    if (ra == 0) {
+      last_zero = 1;
+      break;
+    }
     buf[n++] = (void *)(uintptr_t)ra;
     pc = ra - 1; /* the call instruction: its row and its FDE */
     first = 0;
+  }
+  if (m) {
+    m->valid &= n >= 0;
+    m->n = m->nchk = (uint8_t)(n > 0 ? n : 0);
+    if (n >= 0 && n < max && last_zero) m->nchk++; /* the zero RA that ended it is checked too */
+    atomic_signal_fence(memory_order_seq_cst);
+    uw_memo_busy = 0;
   }
   return n;
 #else

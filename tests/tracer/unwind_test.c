@@ -3,7 +3,8 @@
  * aarch64 cross build, which has no libunwind). At many call sites --
  * recursion at varying depths through frames with and without frame
  * pointers, alloca and VLA frames, a realigned frame, a dlopen'ed object,
- * a signal handler, several threads, truncated walks -- every walk must
+ * a signal handler, several threads, truncated walks, 32-frame walks
+ * answered from the per-thread memo -- every walk must
  * equal the reference frame for frame, or have fallen back (-1). The
  * cases that the walk is meant to take must not all fall back.
  *   unwind_test PATH_OF_unwind_lib.so
@@ -58,9 +59,9 @@ __attribute__((noinline)) static int uwt_ref(void **buf, int max) {
 #endif
 
 #define UWT_MAX 100
-enum { C_REC, C_VARFRAME, C_REALIGN, C_LIB, C_SIGNAL, C_THREAD, C_TRUNC, C_COUNT };
+enum { C_REC, C_VARFRAME, C_REALIGN, C_LIB, C_SIGNAL, C_THREAD, C_TRUNC, C_MEMO, C_COUNT };
 static const char *uwt_names[C_COUNT] = {"recursion", "alloca/vla", "realigned", "dlopen",
-                                         "signal", "threads", "truncated"};
+                                         "signal", "threads", "truncated", "32 frames"};
 static _Atomic unsigned long uwt_ok[C_COUNT], uwt_fell[C_COUNT], uwt_bad[C_COUNT];
 static __thread int uwt_case;
 
@@ -98,12 +99,22 @@ __attribute__((noinline)) static int uwt_leaf(void) {
     fprintf(stderr, "equal (%s):\n", uwt_names[c]);
     uwt_print("_lwt_unwind", a, na);
   }
-  /* a truncated walk is the prefix of the whole one */
-  int nt = _lwt_unwind(t, 5);
-  if (nt >= 0) {
-    int tsame = nt == (na < 5 ? na : 5);
+  /* a truncated walk is the prefix of the whole one; walks of at most
+   * 32 frames (the recorder's) go through the per-thread memo, whose
+   * entries are keyed by the stack pointer: different stacks at the same
+   * one must not be confused */
+  for (int k = 0; k < 2; k++) {
+    int want = k ? 32 : 5;
+    int nt = _lwt_unwind(t, want);
+    if (nt < 0) continue;
+    int tsame = nt == (na < want ? na : want);
     for (int i = 1; tsame && i < nt; i++) tsame = t[i] == a[i];
-    atomic_fetch_add(tsame ? &uwt_ok[C_TRUNC] : &uwt_bad[C_TRUNC], 1);
+    atomic_fetch_add(tsame ? &uwt_ok[k ? C_MEMO : C_TRUNC] : &uwt_bad[k ? C_MEMO : C_TRUNC], 1);
+    if (!tsame && atomic_load(&uwt_bad[k ? C_MEMO : C_TRUNC]) < 3) {
+      fprintf(stderr, "MISMATCH (%d frames):\n", want);
+      uwt_print("_lwt_unwind", t, nt);
+      uwt_print("_lwt_unwind, all", a, na);
+    }
   }
   return 1;
 }
@@ -187,7 +198,7 @@ int main(int argc, char **argv) {
     if (uwt_bad[c]) fail = 1;
   }
   /* what the walk must take itself (the rest may fall back) */
-  static const int must[] = {C_REC, C_VARFRAME, C_LIB, C_THREAD, C_TRUNC};
+  static const int must[] = {C_REC, C_VARFRAME, C_LIB, C_THREAD, C_TRUNC, C_MEMO};
   for (unsigned i = 0; i < sizeof must / sizeof must[0]; i++)
     if (uwt_ok[must[i]] == 0) {
       printf("FAIL: %s: no walk was taken by _lwt_unwind\n", uwt_names[must[i]]);
