@@ -486,8 +486,10 @@ void _lwt_unwind_init(void) {
  * values (without frame pointers fp is any register, different each call). The loads of the check are independent of each other, unlike
  * a walk's, where each frame's rule waits for the previous frame's RA.
  * Entries carry the rule cache's generation: a flush voids them all. */
-#define UW_MEMO 32
+#define UW_MEMO_SETS 16 /* sets of UW_MEMO_WAYS entries, chosen by sp */
+#define UW_MEMO_WAYS 4
 #define UW_MEMO_FRAMES 32
+#define UW_MEMO_FPS 8
 
 typedef struct uw_memo_s {
   uint64_t sp0, fp0, lr0;
@@ -495,12 +497,13 @@ typedef struct uw_memo_s {
   uint8_t max, n, nchk, nfp, valid; /* frames out; RA slots checked (n + 1: a 0 ended it) */
   uint8_t use_fp0, use_lr0;           /* the walk used the first fp / lr (else they may differ) */
   int32_t ra_at[UW_MEMO_FRAMES]; /* RA slot - sp0 (INT32_MIN: the link register) */
-  int32_t fp_at[UW_MEMO_FRAMES]; /* saved-fp slot - sp0 */
-  uint64_t ra[UW_MEMO_FRAMES], fpv[UW_MEMO_FRAMES];
+  int32_t fp_at[UW_MEMO_FPS];    /* saved-fp slot - sp0 */
+  uint64_t ra[UW_MEMO_FRAMES], fpv[UW_MEMO_FPS];
 } uw_memo_t;
 
 static _Atomic uint32_t uw_gen = 1;
-static __thread uw_memo_t uw_memo[UW_MEMO];
+static __thread uw_memo_t uw_memo[UW_MEMO_SETS][UW_MEMO_WAYS];
+static __thread uint8_t uw_memo_next[UW_MEMO_SETS]; /* round-robin replacement */
 /* set while this thread reads or writes its memo: a signal handler's
  * walk then leaves the memo alone */
 static __thread volatile int uw_memo_busy;
@@ -532,31 +535,33 @@ __attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
                    : "=&r"(pc), "=&r"(sp), "=&r"(fp), "=&r"(lr));
 #endif
   uint32_t gen = atomic_load_explicit(&uw_gen, memory_order_relaxed);
-  uint64_t h = sp * UW_MUL;
-  uw_memo_t *m = &uw_memo[h >> 59 & (UW_MEMO - 1)];
-  if (uw_memo_busy || max > UW_MEMO_FRAMES) {
-    m = NULL;
-  } else {
+  unsigned set = (unsigned)((sp * UW_MUL) >> 60) & (UW_MEMO_SETS - 1);
+  uw_memo_t *m = NULL;
+  if (!uw_memo_busy && max <= UW_MEMO_FRAMES) {
     uw_memo_busy = 1;
     atomic_signal_fence(memory_order_seq_cst);
-  }
-  if (m && m->valid && m->sp0 == sp && (!m->use_fp0 || m->fp0 == fp) &&
-      (!m->use_lr0 || m->lr0 == lr) && m->gen == gen && m->max == max) {
-    int same = 1;
-    for (unsigned i = 0; i < m->nfp; i++)
-      same &= *(const uint64_t *)(uintptr_t)(sp + (uint64_t)(int64_t)m->fp_at[i]) == m->fpv[i];
-    for (unsigned i = 0; i < m->nchk; i++) {
-      uint64_t v = m->ra_at[i] == INT32_MIN
-                       ? lr
-                       : *(const uint64_t *)(uintptr_t)(sp + (uint64_t)(int64_t)m->ra_at[i]);
-      same &= v == m->ra[i];
-      if (i < m->n) buf[i] = (void *)(uintptr_t)v;
+    for (unsigned w = 0; w < UW_MEMO_WAYS; w++) {
+      m = &uw_memo[set][w];
+      if (!m->valid || m->sp0 != sp || (m->use_fp0 && m->fp0 != fp) || (m->use_lr0 && m->lr0 != lr) ||
+          m->gen != gen || m->max != max)
+        continue;
+      int same = 1;
+      for (unsigned i = 0; same && i < m->nfp; i++)
+        same = *(const uint64_t *)(uintptr_t)(sp + (uint64_t)(int64_t)m->fp_at[i]) == m->fpv[i];
+      for (unsigned i = 0; same && i < m->nchk; i++) {
+        uint64_t v = m->ra_at[i] == INT32_MIN
+                         ? lr
+                         : *(const uint64_t *)(uintptr_t)(sp + (uint64_t)(int64_t)m->ra_at[i]);
+        same = v == m->ra[i];
+        if (i < m->n) buf[i] = (void *)(uintptr_t)v;
+      }
+      if (same) {
+        atomic_signal_fence(memory_order_seq_cst);
+        uw_memo_busy = 0;
+        return m->n;
+      }
     }
-    if (same) {
-      atomic_signal_fence(memory_order_seq_cst);
-      uw_memo_busy = 0;
-      return m->n;
-    }
+    m = &uw_memo[set][uw_memo_next[set]++ % UW_MEMO_WAYS];
   }
   if (m) {
     m->valid = 1;
@@ -582,7 +587,7 @@ __attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
     uint64_t cfa = (r.cfa_fp ? fp : sp) + (uint64_t)r.cfa_off;
     if (m && r.cfa_fp) { /* the walk depends on fp's value: keep where it came from */
       if (fp_src == 0) m->use_fp0 = 1;
-      if (fp_src == 1 && m->nfp == UW_MEMO_FRAMES) m->valid = 0;
+      if (fp_src == 1 && m->nfp == UW_MEMO_FPS) m->valid = 0;
       if (fp_src == 1 && m->valid && uw_memo_at(m, sp0, fp_slot, &m->fp_at[m->nfp])) m->fpv[m->nfp++] = fp;
       fp_src = 2;
     }
