@@ -237,6 +237,7 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
 
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp", db_path);
+  im.db_tmp_path = tmp;
   unlink(tmp);
   int rc = -1, rrc;
   char reader_err[1300] = "";

@@ -57,6 +57,7 @@ typedef struct snap_s {
 typedef struct importer_s {
   sqlite3 *db;
   const char *trace_path;
+  const char *db_tmp_path; /* the database being built (scratch files go next to it) */
   char *err;
   size_t errlen;
   uint64_t pending_rows; /* rows since the last commit */

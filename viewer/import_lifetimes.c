@@ -14,12 +14,19 @@
  * time_index stretch, and time_index itself, which is kept at 2048..4096
  * stretches by merging neighbours pairwise (doubling the stretch bounds)
  * whenever it reaches 4096: none of it grows with the trace's length. */
+#include <errno.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include "import_internal.h"
 
 #define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise or half written when full */
 #define CALL_COLS 12
 #define CALL_ROWS 128 /* rows per multi-row INSERT into calls */
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
+#define LIVE_RUN (1u << 18) /* live_index keys sorted in memory, then a run in the scratch file;
+                               LWV_LIVE_RUN=N (2..LIVE_RUN) makes runs of N (tests) */
+#define LIVE_READ 1024      /* keys read at once from each run when they are merged */
 #define SLOT_SKIP 253 /* op of the slot of a seq'd record that is neither (thread start...) */
 #define SLOT_DONE 252 /* op of the slot of a late record (derived and written at once) */
 static inline int slot_is_call(const call_slot_t *sl) { return sl->op != 0 && sl->op < SLOT_DONE; }
@@ -68,8 +75,12 @@ struct lifetimes_s {
   uint64_t wscan;  /* next seq to scan for writing (tail <= wscan <= next) */
   uint64_t pend[CALL_ROWS]; /* calls scanned, not yet inserted */
   int npend;
-  uint64_t livebuf[LIVE_ROWS]; /* live_index rows not yet inserted */
+  uint64_t livebuf[LIVE_ROWS]; /* live_index rows not yet inserted (ascending) */
   int nlive;
+  uint64_t *lkeys; /* live_index keys since the last run */
+  size_t nlkeys, live_run; /* LIVE_RUN, or LWV_LIVE_RUN (tests: many runs) */
+  FILE *runs;      /* the scratch file: sorted runs of LIVE_RUN keys */
+  size_t nruns;
   sqlite3_stmt *ins_calls, *ins_lives, *ins_live, *upd_end, *ins_ss;
 
   u64map_t addrs; /* live block address -> index in lv */
@@ -213,20 +224,125 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* live_index rows are inserted in key order, at the end of the import:
+ * a block's key is known when it ends, and keys in end order fall in 27
+ * interleaved ranges (one per level), where each insert costs SQLite a
+ * b-tree descent and page splits in the middle of the table. The keys are
+ * collected LIVE_RUN at a time, sorted, and written as runs to a scratch
+ * file next to the database (8 bytes a block living longer than ~8 K seqs;
+ * unlinked at once); lwv_im_lt_finish merges the runs and appends the rows.
+ * Memory: one run's keys, and LIVE_READ keys a run while merging. */
+static int live_index_run(importer_t *im, lifetimes_t *lt) {
+  if (lt->nlkeys == 0) return 0;
+  qsort(lt->lkeys, lt->nlkeys, sizeof lt->lkeys[0], cmp_u64);
+  if (lt->runs == NULL) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s.keys", im->db_tmp_path ? im->db_tmp_path : "lwview");
+    lt->runs = fopen(path, "w+");
+    if (lt->runs != NULL) unlink(path);
+    else if ((lt->runs = tmpfile()) == NULL) return fail(im, "scratch file: %s", strerror(errno));
+  }
+  if (fwrite(lt->lkeys, sizeof lt->lkeys[0], lt->nlkeys, lt->runs) != lt->nlkeys)
+    return fail(im, "scratch file: %s", strerror(errno));
+  lt->nruns++;
+  lt->nlkeys = 0;
+  return 0;
+}
+
 static int live_index_put(importer_t *im, lifetimes_t *lt, uint64_t seq, uint64_t end) {
   uint64_t key = live_key(seq, end);
   if (key >> 41 < LWV_LIVE_SCAN_LEVEL) return 0; /* found by a scan of calls */
+  if (lt->lkeys == NULL && (lt->lkeys = malloc(lt->live_run * sizeof *lt->lkeys)) == NULL)
+    return fail(im, "%s", "out of memory");
+  lt->lkeys[lt->nlkeys++] = key;
+  return lt->nlkeys == lt->live_run ? live_index_run(im, lt) : 0;
+}
+
+/* Appends one live_index row (keys come in ascending order). */
+static int live_index_row(importer_t *im, lifetimes_t *lt, uint64_t key) {
   lt->livebuf[lt->nlive] = key;
   if (++lt->nlive < LIVE_ROWS) return 0;
-  qsort(lt->livebuf, LIVE_ROWS, sizeof lt->livebuf[0], cmp_u64);
   lt->nlive = 0;
   if (row_begin(im, lt->ins_lives, LIVE_ROWS)) return -1;
   for (int r = 0; r < LIVE_ROWS; r++) row_int(im, r + 1, lt->livebuf[r]);
   return row_step(im);
 }
 
-static int live_index_flush(importer_t *im, lifetimes_t *lt) {
+typedef struct run_s { /* a run being merged */
+  uint64_t *buf;
+  size_t pos, n;  /* keys in buf, the next one */
+  uint64_t next, end; /* file offsets (keys) of the rest of the run */
+} run_t;
+
+/* The run's next key into buf[pos]; 0 when it is done, -1 on error. */
+static int run_fill(lifetimes_t *lt, run_t *r) {
+  if (r->pos < r->n) return 1;
+  if (r->next == r->end) return 0;
+  size_t want = r->end - r->next < LIVE_READ ? (size_t)(r->end - r->next) : LIVE_READ;
+  if (fseeko(lt->runs, (off_t)(r->next * sizeof(uint64_t)), SEEK_SET) != 0 ||
+      fread(r->buf, sizeof(uint64_t), want, lt->runs) != want)
+    return -1;
+  r->next += want;
+  r->pos = 0;
+  r->n = want;
+  return 1;
+}
+
+/* Writes every live_index row, in key order: the keys in memory alone, or
+ * merged with the runs in the scratch file (a binary heap of runs). */
+static int live_index_write(importer_t *im, lifetimes_t *lt) {
   int rc = 0;
+  if (lt->nruns == 0) {
+    qsort(lt->lkeys, lt->nlkeys, sizeof lt->lkeys[0], cmp_u64);
+    for (size_t i = 0; i < lt->nlkeys && rc == 0; i++) rc = live_index_row(im, lt, lt->lkeys[i]);
+  } else {
+    uint64_t total = (uint64_t)lt->nruns * lt->live_run + lt->nlkeys;
+    if (live_index_run(im, lt) != 0) return -1; /* the last, shorter run */
+    size_t n = lt->nruns;
+    run_t *runs = calloc(n, sizeof *runs);
+    size_t *heap = calloc(n, sizeof *heap);
+    uint64_t *bufs = malloc(n * LIVE_READ * sizeof *bufs);
+    size_t nh = 0;
+    if (runs == NULL || heap == NULL || bufs == NULL) rc = fail(im, "%s", "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      runs[i].buf = bufs + i * LIVE_READ;
+      runs[i].next = (uint64_t)i * lt->live_run;
+      runs[i].end = i + 1 < n ? runs[i].next + lt->live_run : total;
+      int f = run_fill(lt, &runs[i]);
+      if (f < 0) rc = fail(im, "scratch file: %s", "read error");
+      else if (f > 0) { /* sift up */
+        size_t c = nh++;
+        heap[c] = i;
+        while (c > 0 && runs[heap[(c - 1) / 2]].buf[runs[heap[(c - 1) / 2]].pos] > runs[i].buf[0]) {
+          heap[c] = heap[(c - 1) / 2];
+          c = (c - 1) / 2;
+        }
+        heap[c] = i;
+      }
+    }
+    while (nh > 0 && rc == 0) {
+      run_t *r = &runs[heap[0]];
+      rc = live_index_row(im, lt, r->buf[r->pos++]);
+      int f = rc == 0 ? run_fill(lt, r) : 1;
+      if (f < 0) rc = fail(im, "scratch file: %s", "read error");
+      if (f == 0) heap[0] = heap[--nh];
+      for (size_t c = 0;;) { /* sift down */
+        size_t m = c, a = 2 * c + 1, b = a + 1;
+#define RUN_KEY(k) (runs[heap[k]].buf[runs[heap[k]].pos])
+        if (a < nh && RUN_KEY(a) < RUN_KEY(m)) m = a;
+        if (b < nh && RUN_KEY(b) < RUN_KEY(m)) m = b;
+#undef RUN_KEY
+        if (m == c) break;
+        size_t t = heap[c];
+        heap[c] = heap[m];
+        heap[m] = t;
+        c = m;
+      }
+    }
+    free(runs);
+    free(heap);
+    free(bufs);
+  }
   for (int r = 0; r < lt->nlive && rc == 0; r++) {
     if (row_begin(im, lt->ins_live, 1)) return -1;
     row_int(im, 1, lt->livebuf[r]);
@@ -666,6 +782,10 @@ int lwv_im_lt_open(importer_t *im) {
   if (lt->ti == NULL || callbuf_open(&lt->ring, 1) != 0) return fail(im, "%s", "out of memory");
   lt->next = lt->hi = lt->wscan = 1;
   lt->ti_calls_cap = 8;
+  lt->live_run = LIVE_RUN;
+  const char *env = getenv("LWV_LIVE_RUN");
+  if (env && strtoull(env, NULL, 0) >= 2 && strtoull(env, NULL, 0) <= LIVE_RUN)
+    lt->live_run = (size_t)strtoull(env, NULL, 0);
   lt->ti_ns_cap = 1000;
   char sql[64 + CALL_ROWS * (2 * CALL_COLS + 4)];
   size_t len = (size_t)sprintf(sql, "INSERT INTO calls VALUES");
@@ -805,7 +925,7 @@ int lwv_im_lt_finish(importer_t *im) {
     ss->leaked_bytes += b->size;
     if (live_index_put(im, lt, b->seq, IVL_INF) != 0) return -1;
   }
-  if (live_index_flush(im, lt) != 0 || ti_write(im, lt, lt->nti) != 0) return -1;
+  if (live_index_write(im, lt) != 0 || ti_write(im, lt, lt->nti) != 0) return -1;
   im->long_lived = lt->updates;
   if (meta_put_int(im, "peak_live_bytes", (int64_t)lt->peak_live) ||
       meta_put_int(im, "peak_live_seq", (int64_t)lt->peak_seq) ||
@@ -829,6 +949,8 @@ void lwv_im_lt_free(importer_t *im) {
   sqlite3_finalize(lt->upd_end);
   sqlite3_finalize(lt->ins_ss);
   callbuf_close(&lt->ring);
+  free(lt->lkeys);
+  if (lt->runs) fclose(lt->runs);
   u64map_free(&lt->addrs);
   u64map_free(&lt->regions);
   u64map_free(&lt->ss_index);
