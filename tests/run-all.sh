@@ -9,7 +9,8 @@
 #              and stress (those run the same, unsanitised allocator as main)
 #   tsan       ThreadSanitizer over the allocator itself: -fsanitize=thread
 #              everywhere, unit tests and the stress programs that call lw_*
-#              directly (TSan's runtime replaces the standard names)
+#              directly (TSan's runtime replaces the standard names); and
+#              lwview's threaded import of the committed traces
 #   clang      clang, -Werror, every target; unit + api + stress tests
 #   aarch64    cross build (cmake/toolchain-aarch64.cmake), unit + api tests
 #              under qemu-aarch64 with 4, 16 and 64 KiB pages
@@ -109,11 +110,12 @@ stage_sanitize() {
 stage_tsan() {
   local dir="$CI_DIR/tsan"
   configure "$dir" -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
-    -DLW_BUILD_TOOLS=OFF -DLW_BUILD_BENCH=OFF || return 1
+    -DLW_BUILD_BENCH=OFF || return 1
   build_test_dirs "$dir" unit || return 1
   make -C "$dir/tests/stress" -j "$JOBS" --no-print-directory stress-stress-lw stress-thread_churn-lw || return 1
+  make -C "$dir" -j "$JOBS" --no-print-directory lwview lwtrace test_viewer_units || return 1
   (cd "$dir" && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/stress/tsan.supp:${TSAN_OPTIONS:-}" \
-    ctest --output-on-failure -j "$JOBS" -R '^(unit\.|stress\..*\.lw$)')
+    ctest --output-on-failure -j "$JOBS" -R '^(unit\.|stress\..*\.lw$|viewer_(units|committed|badinput)$)')
 }
 
 stage_clang() {
