@@ -186,7 +186,7 @@ static int create_schema(importer_t *im, int indexes) {
 static void importer_close_db(importer_t *im) {
   lwv_wr_stop(im, 0); /* (a failed import: what it queued is dropped with the file) */
   lwv_im_lt_free(im);
-  sqlite3_stmt **sts[] = {&im->ins_call, &im->ins_event, &im->ins_module, &im->ins_snap,
+  sqlite3_stmt **sts[] = {&im->ins_event, &im->ins_module, &im->ins_snap,
                           &im->ins_class, &im->ins_ti, &im->ins_meta};
   for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
     sqlite3_finalize(*sts[i]);
@@ -249,7 +249,6 @@ int lwv_import(const char *trace_path, const char *db_path, int show_progress,
   if (exec_sql(&im, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                     "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-16384; PRAGMA page_size=16384; BEGIN") ||
       create_schema(&im, 0) ||
-      prep(&im, &im.ins_call, "INSERT OR IGNORE INTO calls VALUES(?,?,?,?,?,?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_event, "INSERT OR IGNORE INTO allocator_events VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_module, "INSERT INTO modules VALUES(?,?,?,?,?,?,?)") ||
       prep(&im, &im.ins_snap, "INSERT INTO pool_snapshots VALUES(?,?,?,?,?,?,?)") ||

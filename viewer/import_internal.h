@@ -66,7 +66,7 @@ typedef struct importer_s {
   double t_start, t_last_draw;
   int drawn;
 
-  sqlite3_stmt *ins_call, *ins_event, *ins_module, *ins_snap, *ins_class;
+  sqlite3_stmt *ins_event, *ins_module, *ins_snap, *ins_class;
   sqlite3_stmt *ins_ti, *ins_meta;
 
   module_t *mods;
@@ -84,6 +84,9 @@ typedef struct importer_s {
   struct writer_s *wr;    /* import_writer.c: the writer thread (NULL: rows go straight to SQLite) */
   sqlite3_stmt *row_st;   /* the statement of the row being bound (row_begin) */
   uint64_t *wpos;         /* with a writer: next free word of the batch being filled */
+  const uint64_t *rows;   /* what the virtual table lwv_rows returns: */
+  size_t nrows;           /* nrows rows of ROWS_WORDS words */
+  uint64_t *rows_own;     /* (no writer) room for the rows of one statement */
   uint64_t long_lived; /* blocks whose end came after their row was written */
   uint64_t dup_seqs;   /* records whose seq was already taken (corrupt input) */
 
@@ -160,21 +163,44 @@ typedef struct writer_s writer_t;
 #define ROW_NULL 0
 #define ROW_INT 1
 #define ROW_TEXT 2
+#define ROW_ROWS 3 /* (n << 8 | ROW_ROWS, then n rows of ROWS_WORDS words): see rows_begin */
+#define ROWS_COLS 12               /* values of a row of lwv_rows */
+#define ROWS_WORDS (ROWS_COLS + 1) /* the values, then a mask of the NULL ones */
 int lwv_wr_start(importer_t *im);  /* starts the writer (unless LWV_WRITER=0); 0 or -1 */
 /* Steps everything queued and ends the writer: 0, or -1 if a row failed
  * (the writer's message in im->err if report). */
 int lwv_wr_stop(importer_t *im, int report);
 /* queues the row begun (row_begin reserved room for its parameters) */
 int lwv_wr_row_end(importer_t *im);
-/* room for a row of nparams parameters in the batch being filled (im->wpos
- * is where they go); -1 if the writer failed (im->err says why) */
-int lwv_wr_reserve(importer_t *im, sqlite3_stmt *st, int nparams);
+/* room for a row of `words` words of parameters in the batch being filled
+ * (im->wpos is where they go); -1 if the writer failed (im->err says why) */
+int lwv_wr_reserve(importer_t *im, sqlite3_stmt *st, size_t words);
 
 /* Begins a row of statement st that binds at most nparams parameters. */
 static inline int row_begin(importer_t *im, sqlite3_stmt *st, int nparams) {
   im->row_st = st;
-  if (im->wr && lwv_wr_reserve(im, st, nparams) != 0) return -1;
+  if (im->wr && lwv_wr_reserve(im, st, 2 * (size_t)nparams) != 0) return -1;
   return 0;
+}
+
+/* Begins one step of statement st reading n rows from the virtual table
+ * lwv_rows (import_lifetimes.c: INSERT INTO calls SELECT * FROM lwv_rows):
+ * returns where the caller writes them (n × ROWS_WORDS words; the last of
+ * a row is the mask of its NULL columns, bit c for column c), then
+ * row_step. The rows travel to the writer as they are (no binding at all);
+ * without a writer they are read from im->rows_own (room for max_rows). */
+static inline uint64_t *rows_begin(importer_t *im, sqlite3_stmt *st, size_t n) {
+  im->row_st = st;
+  if (im->wr == NULL) {
+    im->rows = im->rows_own;
+    im->nrows = n;
+    return im->rows_own;
+  }
+  if (lwv_wr_reserve(im, st, 1 + n * ROWS_WORDS) != 0) return NULL;
+  im->wpos[0] = (uint64_t)n << 8 | ROW_ROWS;
+  uint64_t *rows = im->wpos + 1;
+  im->wpos += 1 + n * ROWS_WORDS;
+  return rows;
 }
 static inline void row_int(importer_t *im, int i, uint64_t v) {
   if (im->wr) {

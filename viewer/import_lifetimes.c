@@ -21,8 +21,7 @@
 #include "import_internal.h"
 
 #define TI_KEEP (2 * TI_TARGET) /* stretches held; merged pairwise or half written when full */
-#define CALL_COLS 12
-#define CALL_ROWS 128 /* rows per multi-row INSERT into calls */
+#define CALL_ROWS 1024 /* calls rows per INSERT ... SELECT FROM lwv_rows */
 #define LIVE_ROWS 64 /* rows per multi-row INSERT into live_index */
 #define LIVE_RUN (1u << 18) /* live_index keys sorted in memory, then a run in the scratch file;
                                LWV_LIVE_RUN=N (2..LIVE_RUN) makes runs of N (tests) */
@@ -58,15 +57,6 @@ typedef struct site_stretch_s {
   uint64_t stretch, stack, allocs, bytes, leaked, leaked_bytes;
 } site_stretch_t;
 
-/* What each parameter of the multi-row calls statement holds: bindings
- * survive sqlite3_reset, so a parameter whose value did not change (NULLs
- * mostly: align, in_addr, free_seq, ...; also tid and op) is not bound
- * again. */
-typedef struct bindcache_s {
-  uint64_t v[CALL_ROWS * CALL_COLS];
-  uint8_t state[CALL_ROWS * CALL_COLS]; /* 0: unknown, 1: NULL, 2: v */
-} bindcache_t;
-
 struct lifetimes_s {
   callbuf_t ring;
   int started;
@@ -100,7 +90,6 @@ struct lifetimes_s {
   int64_t mapped, ev_mapped, snap_mapped, ev_at_snap;
   uint64_t coalesce_runs, unknown_frees, reused_live, late, updates, skipped, derived;
   uint64_t max_call_seq; /* largest rowid in calls so far (see bind_call) */
-  bindcache_t calls_bc; /* of ins_calls */
   int have_committed;
 
   ti_row_t *ti;  /* finished stretches not yet written (TI_KEEP) */
@@ -115,53 +104,128 @@ struct lifetimes_s {
 
 /* ---- writing rows ------------------------------------------------------ */
 
-static inline void bc_null(importer_t *im, bindcache_t *bc, int i) {
-  if (bc) {
-    if (bc->state[i - 1] == 1) return;
-    bc->state[i - 1] = 1;
-  }
-  row_null(im, i);
-}
+/* lwv_rows: an eponymous virtual table (SELECT * FROM lwv_rows) over the
+ * rows im->rows (im->nrows of ROWS_WORDS words), set before each step of
+ * INSERT OR IGNORE INTO calls SELECT * FROM lwv_rows. Each column is read
+ * from the row as it was made: no parameters are bound per row (12 binds
+ * and 12 OP_Variable copies a row with a VALUES list). */
+typedef struct rows_cursor_s {
+  sqlite3_vtab_cursor base;
+  const importer_t *im;
+  size_t i;
+} rows_cursor_t;
 
-static inline void bc_int(importer_t *im, bindcache_t *bc, int i, uint64_t v) {
-  if (bc) {
-    if (bc->state[i - 1] == 2 && bc->v[i - 1] == v) return;
-    bc->state[i - 1] = 2;
-    bc->v[i - 1] = v;
-  }
-  row_int(im, i, v);
-}
+typedef struct rows_vtab_s {
+  sqlite3_vtab base;
+  const importer_t *im;
+} rows_vtab_t;
 
-/* v, or NULL when v is 0 */
-static inline void bc_int0(importer_t *im, bindcache_t *bc, int i, uint64_t v) {
-  if (v == 0) bc_null(im, bc, i);
-  else bc_int(im, bc, i, v);
+static int rows_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **vt, char **err) {
+  (void)argc;
+  (void)argv;
+  (void)err;
+  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(seq, time_ns, tid, op, size, align, addr,"
+                                    " in_addr, free_seq, stack_id, end_seq, freed_size)");
+  if (rc != SQLITE_OK) return rc;
+  rows_vtab_t *v = sqlite3_malloc(sizeof *v);
+  if (v == NULL) return SQLITE_NOMEM;
+  memset(v, 0, sizeof *v);
+  v->im = aux;
+  *vt = &v->base;
+  return SQLITE_OK;
 }
+static int rows_disconnect(sqlite3_vtab *vt) {
+  sqlite3_free(vt);
+  return SQLITE_OK;
+}
+static int rows_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
+  (void)vt;
+  info->estimatedCost = CALL_ROWS;
+  info->estimatedRows = CALL_ROWS;
+  return SQLITE_OK;
+}
+static int rows_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **cur) {
+  rows_cursor_t *c = sqlite3_malloc(sizeof *c);
+  if (c == NULL) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  c->im = ((rows_vtab_t *)vt)->im;
+  *cur = &c->base;
+  return SQLITE_OK;
+}
+static int rows_close(sqlite3_vtab_cursor *cur) {
+  sqlite3_free(cur);
+  return SQLITE_OK;
+}
+static int rows_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int argc,
+                       sqlite3_value **argv) {
+  (void)idx;
+  (void)idxstr;
+  (void)argc;
+  (void)argv;
+  ((rows_cursor_t *)cur)->i = 0;
+  return SQLITE_OK;
+}
+static int rows_next(sqlite3_vtab_cursor *cur) {
+  ((rows_cursor_t *)cur)->i++;
+  return SQLITE_OK;
+}
+static int rows_eof(sqlite3_vtab_cursor *cur) {
+  const rows_cursor_t *c = (const rows_cursor_t *)cur;
+  return c->i >= c->im->nrows;
+}
+static int rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
+  const rows_cursor_t *c = (const rows_cursor_t *)cur;
+  const uint64_t *row = c->im->rows + c->i * ROWS_WORDS;
+  if (row[ROWS_COLS] >> col & 1) sqlite3_result_null(ctx);
+  else sqlite3_result_int64(ctx, (sqlite3_int64)row[col]);
+  return SQLITE_OK;
+}
+static int rows_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid) {
+  *rowid = (sqlite3_int64)((rows_cursor_t *)cur)->i;
+  return SQLITE_OK;
+}
+static const sqlite3_module rows_module = {
+    .xConnect = rows_connect, /* no xCreate: eponymous only */
+    .xBestIndex = rows_best_index,
+    .xDisconnect = rows_disconnect,
+    .xDestroy = rows_disconnect,
+    .xOpen = rows_open,
+    .xClose = rows_close,
+    .xFilter = rows_filter,
+    .xNext = rows_next,
+    .xEof = rows_eof,
+    .xColumn = rows_column,
+    .xRowid = rows_rowid,
+};
 
-/* Binds one calls row (bc: the statement's bind cache, or NULL). A row
- * whose seq is one past the largest rowid in the table (most rows: calls
- * are appended in seq order) gets its rowid from SQLite (seq bound NULL:
- * OP_NewRowid = max + 1 = seq), which finds the end of the b-tree from the
- * cursor's cached position; an explicit seq costs SQLite a full b-tree
- * descent for its uniqueness check. */
-static void bind_call(importer_t *im, lifetimes_t *lt, bindcache_t *bc, int base, uint64_t seq,
-                      const call_slot_t *sl) {
-  if (seq == lt->max_call_seq + 1) bc_null(im, bc, base + 1);
-  else bc_int(im, bc, base + 1, seq);
+/* One calls row into row (ROWS_WORDS words). A row whose seq is one past
+ * the largest rowid in the table (most rows: calls are appended in seq
+ * order) gets its rowid from SQLite (seq NULL: OP_NewRowid = max + 1 =
+ * seq), which finds the end of the b-tree from the cursor's cached
+ * position; an explicit seq costs SQLite a full b-tree descent for its
+ * uniqueness check. */
+static void call_row(lifetimes_t *lt, uint64_t *row, uint64_t seq, const call_slot_t *sl) {
+  uint64_t nulls = 0;
+  if (seq == lt->max_call_seq + 1) nulls |= 1u << 0;
   if (seq > lt->max_call_seq) lt->max_call_seq = seq;
-  bc_int(im, bc, base + 2, sl->time_ns);
-  bc_int(im, bc, base + 3, sl->tid);
-  bc_int(im, bc, base + 4, sl->op);
-  if (lwt_op_has_size(sl->op)) bc_int(im, bc, base + 5, sl->size);
-  else bc_null(im, bc, base + 5);
-  bc_int0(im, bc, base + 6, sl->align);
-  bc_int0(im, bc, base + 7, sl->addr);
-  bc_int0(im, bc, base + 8, sl->in_addr);
-  bc_int0(im, bc, base + 9, sl->free_seq);
-  bc_int0(im, bc, base + 10, sl->stack_id);
-  bc_int0(im, bc, base + 11, sl->addr != 0 ? sl->end_seq : 0);
-  if (sl->free_seq != 0) bc_int(im, bc, base + 12, sl->freed);
-  else bc_null(im, bc, base + 12);
+  row[0] = seq;
+  row[1] = sl->time_ns;
+  row[2] = sl->tid;
+  row[3] = sl->op;
+  row[4] = sl->size;
+  if (!lwt_op_has_size(sl->op)) nulls |= 1u << 4;
+  row[5] = sl->align;
+  row[6] = sl->addr;
+  row[7] = sl->in_addr;
+  row[8] = sl->free_seq;
+  row[9] = sl->stack_id;
+  row[10] = sl->addr != 0 ? sl->end_seq : 0;
+  for (int c = 5; c <= 10; c++) /* 0 is NULL */
+    if (row[c] == 0) nulls |= 1u << c;
+  row[11] = sl->freed;
+  if (sl->free_seq == 0) nulls |= 1u << 11;
+  row[ROWS_COLS] = nulls;
 }
 
 static int insert_event(importer_t *im, uint64_t seq, const call_slot_t *sl) {
@@ -186,19 +250,11 @@ static void release_upto(lifetimes_t *lt, uint64_t limit) {
  * CALL_ROWS) and drops their slots and everything before from the ring. */
 static int flush_pending(importer_t *im, lifetimes_t *lt) {
   if (lt->npend == 0) return 0;
-  int rc = 0;
-  if (lt->npend == CALL_ROWS) {
-    if (row_begin(im, lt->ins_calls, CALL_ROWS * CALL_COLS)) return -1;
-    for (int r = 0; r < CALL_ROWS; r++)
-      bind_call(im, lt, &lt->calls_bc, r * CALL_COLS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
-    rc = row_step(im);
-  } else {
-    for (int r = 0; r < lt->npend && rc == 0; r++) {
-      if (row_begin(im, im->ins_call, CALL_COLS)) return -1;
-      bind_call(im, lt, NULL, 0, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
-      rc = row_step(im);
-    }
-  }
+  uint64_t *rows = rows_begin(im, lt->ins_calls, (size_t)lt->npend);
+  if (rows == NULL) return -1;
+  for (int r = 0; r < lt->npend; r++)
+    call_row(lt, rows + (size_t)r * ROWS_WORDS, lt->pend[r], callbuf_at(&lt->ring, lt->pend[r]));
+  int rc = row_step(im);
   release_upto(lt, lt->pend[lt->npend - 1] + 1);
   lt->npend = 0;
   return rc;
@@ -767,8 +823,9 @@ static int late_record(importer_t *im, lifetimes_t *lt, uint64_t seq, call_slot_
   if (derive(im, lt, seq, sl, 1) != 0) return -1;
   if (sl->op == CALLBUF_EVENT) return insert_event(im, seq, sl);
   if (sl->op == CALLBUF_MARK || sl->op == SLOT_SKIP) return 0;
-  if (row_begin(im, im->ins_call, CALL_COLS)) return -1;
-  bind_call(im, lt, NULL, 0, seq, sl);
+  uint64_t *row = rows_begin(im, lt->ins_calls, 1);
+  if (row == NULL) return -1;
+  call_row(lt, row, seq, sl);
   return row_step(im);
 }
 
@@ -787,15 +844,13 @@ int lwv_im_lt_open(importer_t *im) {
   if (env && strtoull(env, NULL, 0) >= 2 && strtoull(env, NULL, 0) <= LIVE_RUN)
     lt->live_run = (size_t)strtoull(env, NULL, 0);
   lt->ti_ns_cap = 1000;
-  char sql[64 + CALL_ROWS * (2 * CALL_COLS + 4)];
-  size_t len = (size_t)sprintf(sql, "INSERT INTO calls VALUES");
-  for (int r = 0; r < CALL_ROWS; r++) {
-    len += (size_t)sprintf(sql + len, "%s(?", r ? "," : "");
-    for (int c = 1; c < CALL_COLS; c++) len += (size_t)sprintf(sql + len, ",?");
-    len += (size_t)sprintf(sql + len, ")");
-  }
-  if (prep(im, &lt->ins_calls, sql)) return -1;
-  len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
+  im->rows_own = malloc(CALL_ROWS * ROWS_WORDS * sizeof *im->rows_own);
+  if (im->rows_own == NULL) return fail(im, "%s", "out of memory");
+  if (sqlite3_create_module(im->db, "lwv_rows", &rows_module, im) != SQLITE_OK)
+    return sql_fail(im, "lwv_rows");
+  if (prep(im, &lt->ins_calls, "INSERT OR IGNORE INTO calls SELECT * FROM lwv_rows")) return -1;
+  char sql[64 + LIVE_ROWS * 4];
+  size_t len = (size_t)sprintf(sql, "INSERT INTO live_index VALUES");
   for (int r = 0; r < LIVE_ROWS; r++) len += (size_t)sprintf(sql + len, "%s(?)", r ? "," : "");
   if (prep(im, &lt->ins_lives, sql) || prep(im, &lt->ins_live, "INSERT INTO live_index VALUES(?)") ||
       prep(im, &lt->upd_end, "UPDATE calls SET end_seq = ? WHERE seq = ?") ||
@@ -949,6 +1004,8 @@ void lwv_im_lt_free(importer_t *im) {
   sqlite3_finalize(lt->upd_end);
   sqlite3_finalize(lt->ins_ss);
   callbuf_close(&lt->ring);
+  free(im->rows_own);
+  im->rows_own = NULL;
   free(lt->lkeys);
   if (lt->runs) fclose(lt->runs);
   u64map_free(&lt->addrs);

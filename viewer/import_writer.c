@@ -7,7 +7,8 @@
  * of WR_BATCHES batches (memory: WR_BATCHES × 256 KiB, whatever the
  * trace). A row is [statement][n][n words of parameters], a parameter being
  * (index << 8 | ROW_INT, value), (index << 8 | ROW_NULL) or
- * (index << 8 | ROW_TEXT, a strdup'ed string the writer frees). The writer
+ * (index << 8 | ROW_TEXT, a strdup'ed string the writer frees), or
+ * (n << 8 | ROW_ROWS, n rows for the virtual table lwv_rows). The writer
  * steps the rows in queue order, committing every IMPORT_BATCH rows as
  * step_reset does, so the database is the one the rows would make when
  * stepped at once (LWV_WRITER=0). The connection is used by one thread at
@@ -56,7 +57,8 @@ static void free_texts(const uint64_t *p, const uint64_t *end) {
   for (; p < end; p += 2 + p[1])
     for (const uint64_t *q = p + 2; q < p + 2 + p[1]; q++) {
       if ((*q & 0xff) == ROW_TEXT) free((void *)(uintptr_t)q[1]);
-      if ((*q & 0xff) != ROW_NULL) q++;
+      if ((*q & 0xff) == ROW_ROWS) q += (*q >> 8) * ROWS_WORDS;
+      else if ((*q & 0xff) != ROW_NULL) q++;
     }
 }
 
@@ -78,6 +80,11 @@ static int run_batch(writer_t *wr, const batch_t *b) {
         sqlite3_bind_text(st, i, (const char *)(uintptr_t)q[1], -1, SQLITE_TRANSIENT);
         free((void *)(uintptr_t)q[1]);
         q++;
+        break;
+      case ROW_ROWS: /* i rows */
+        im->rows = q + 1;
+        im->nrows = (size_t)i;
+        q += (size_t)i * ROWS_WORDS;
         break;
       default: sqlite3_bind_null(st, i); break;
       }
@@ -168,9 +175,9 @@ static int cycle(importer_t *im, writer_t *wr, int take, int report) {
   return failed ? -1 : 0;
 }
 
-int lwv_wr_reserve(importer_t *im, sqlite3_stmt *st, int nparams) {
+int lwv_wr_reserve(importer_t *im, sqlite3_stmt *st, size_t words) {
   writer_t *wr = im->wr;
-  size_t need = 2 + 2 * (size_t)nparams;
+  size_t need = 2 + words;
   if (wr->cur == NULL || wr->cur->used + need > WR_BATCH_WORDS) {
     if (cycle(im, wr, 1, 1) != 0) return -1;
   }
