@@ -36,6 +36,7 @@ static lw_noinline void *malloc_medium_large(size_t size, size_t align) {
  * program that uses a class a few times (most classes, at start-up) then
  * costs no 4 KiB page per class. */
 static lw_noinline void *malloc_small_slow(lw_tld_t *tld, unsigned cls, size_t size) {
+  if (lw_unlikely(lw_reentered())) return _lw_signal_alloc(size, LW_ALIGN); /* signal.c */
   if (tld->cur[cls] == &_lw_page_empty) {
     if (lw_unlikely(tld == &_lw_tld_empty) && !(tld = _lw_tld_init())) {
       errno = ENOMEM;

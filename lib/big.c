@@ -64,6 +64,11 @@ static struct {
   uint64_t second;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Frees that signal handlers deferred (signal.c), linked through their
+ * first word; done by the next large operation that takes the lock. */
+static _Atomic(uintptr_t) deferred;
+static void big_lock(void);
+
 /* ---- registry of live large blocks (reg.lock held) ------------------------- */
 static size_t reg_hash(uintptr_t p, size_t cap) { return (size_t)((p >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1); }
 
@@ -360,20 +365,20 @@ static void span_give(uint8_t *p, size_t size) {
  * pages kept for reuse make way, so that keeping them never raises the
  * process's footprint above what the program's own growth does. */
 void _lw_big_make_room(size_t bytes) {
-  pthread_mutex_lock(&reg.lock);
+  lw_lock(&reg.lock);
   spans_shrink_resident(reg.dirty > bytes ? reg.dirty - bytes : 0);
-  pthread_mutex_unlock(&reg.lock);
+  lw_unlock(&reg.lock);
 }
 
 /* lw_trim: gives back the pages of every free span and unmaps the wholly
  * free arenas; returns the bytes given back. */
 size_t _lw_big_trim(void) {
-  pthread_mutex_lock(&reg.lock);
+  lw_lock(&reg.lock);
   size_t bytes = reg.dirty;
   spans_shrink_resident(0);
   for (size_t i = reg.nfree; i-- > 0;)
     if (reg.free[i].size == LW_ARENA_SIZE) arena_release_if_free(i, false);
-  pthread_mutex_unlock(&reg.lock);
+  lw_unlock(&reg.lock);
   return bytes;
 }
 
@@ -381,7 +386,7 @@ void _lw_big_atfork(int phase) { lw_mutex_atfork(&reg.lock, phase); }
 
 /* lw_check: the free spans' invariants. */
 void _lw_big_check(void) {
-  pthread_mutex_lock(&reg.lock);
+  lw_lock(&reg.lock);
   size_t dirty = 0;
   for (size_t i = 0; i < reg.nfree; i++) {
     span_t *s = &reg.free[i];
@@ -394,7 +399,7 @@ void _lw_big_check(void) {
     if (s->dirty) dirty += s->size;
   }
   LW_INSIST(dirty == reg.dirty && "dirty bytes add up");
-  pthread_mutex_unlock(&reg.lock);
+  lw_unlock(&reg.lock);
 }
 
 /* ---- blocks ------------------------------------------------------------------- */
@@ -417,12 +422,12 @@ static void large_set(void *p, size_t map_size, size_t offset, bool own_map) {
  * (and, with remove, taking it out of the registry). reg.lock held. */
 static lw_large_t *large_checked(const void *p, bool remove) {
   if (lw_unlikely(!(remove ? reg_remove(p) : reg_contains(p)))) {
-    pthread_mutex_unlock(&reg.lock);
+    lw_unlock(&reg.lock);
     _lw_report("invalid free (not allocated by lwmalloc, or already freed) of pointer", p);
   }
   lw_large_t *l = large_of(p);
   if (lw_unlikely((uint32_t)(l->tag_offset >> 32) != large_tag(p))) {
-    pthread_mutex_unlock(&reg.lock);
+    lw_unlock(&reg.lock);
     _lw_report("corrupted large block header (buffer underflow?) at pointer", p);
   }
   return l;
@@ -430,17 +435,18 @@ static lw_large_t *large_checked(const void *p, bool remove) {
 
 /* map_size bytes from the arenas; NULL when they cannot grow. */
 static uint8_t *arena_alloc(size_t map_size, bool *dirty) {
-  pthread_mutex_lock(&reg.lock);
+  big_lock();
   uint8_t *map = span_take(map_size, dirty);
   if (map) { /* the footprint may have grown */
     size_t live = atomic_load_explicit(&_lw_big_live, memory_order_relaxed) + map_size;
     spans_shrink_resident(resident_limit(live, live));
   }
-  pthread_mutex_unlock(&reg.lock);
+  lw_unlock(&reg.lock);
   return map;
 }
 
 void *_lw_big_alloc(size_t size, size_t align, bool zero) {
+  if (lw_unlikely(lw_reentered())) return _lw_signal_alloc(size, align); /* zeroed */
   if (align < LW_ALIGN) align = LW_ALIGN;
   size_t extra = sizeof(lw_large_t) + (align > LW_ALIGN ? align : 0);
   if (size > SIZE_MAX / 2 - extra - _lw_g.os_page) {
@@ -453,12 +459,12 @@ void *_lw_big_alloc(size_t size, size_t align, bool zero) {
   bool own_map = map == NULL; /* huge, or the arenas are exhausted */
   if (own_map && (map = _lw_os_map(map_size)) != NULL) _lw_os_name(map, map_size, "lwmalloc:large");
   uint8_t *p = map ? (uint8_t *)lw_align_up((uintptr_t)map + sizeof(lw_large_t), align) : NULL;
-  pthread_mutex_lock(&reg.lock);
+  lw_lock(&reg.lock);
   if (p && !reg_add(p)) { /* the registry could not grow */
     if (!own_map) span_give(map, map_size);
     p = NULL;
   }
-  pthread_mutex_unlock(&reg.lock);
+  lw_unlock(&reg.lock);
   if (!p) {
     if (own_map && map) _lw_os_unmap(map, map_size);
     errno = ENOMEM;
@@ -471,15 +477,49 @@ void *_lw_big_alloc(size_t size, size_t align, bool zero) {
   return p;
 }
 
-void _lw_big_free(void *p) {
-  pthread_mutex_lock(&reg.lock);
+/* reg.lock held; returns the mapping to unmap (a block of its own) or NULL. */
+static uint8_t *free_locked(void *p, size_t *map_size) {
   lw_large_t *l = large_checked(p, true);
-  size_t offset = large_offset(l), map_size = large_map_size(l);
+  size_t offset = large_offset(l);
+  *map_size = large_map_size(l);
   bool own_map = l->map_size & LW_LARGE_OWN_MAP;
-  atomic_fetch_sub_explicit(&_lw_big_live, map_size - offset, memory_order_relaxed);
-  if (!own_map) span_give((uint8_t *)p - offset, map_size);
-  pthread_mutex_unlock(&reg.lock);
-  if (own_map) _lw_os_unmap((uint8_t *)p - offset, map_size);
+  atomic_fetch_sub_explicit(&_lw_big_live, *map_size - offset, memory_order_relaxed);
+  if (own_map) return (uint8_t *)p - offset;
+  span_give((uint8_t *)p - offset, *map_size);
+  return NULL;
+}
+
+static lw_noinline void free_deferred(void) {
+  uintptr_t d = atomic_exchange_explicit(&deferred, 0, memory_order_acquire);
+  while (d) {
+    void *p = (void *)d;
+    d = *(uintptr_t *)p;
+    size_t map_size;
+    uint8_t *own = free_locked(p, &map_size);
+    if (own) _lw_os_unmap(own, map_size);
+  }
+}
+
+/* reg.lock, and the frees signal handlers deferred. */
+static void big_lock(void) {
+  lw_lock(&reg.lock);
+  if (lw_unlikely(atomic_load_explicit(&deferred, memory_order_relaxed) != 0)) free_deferred();
+}
+
+void _lw_big_free(void *p) {
+  if (_lw_signal_free(p)) return;
+  if (lw_unlikely(lw_reentered())) { /* from a signal handler: the next locker frees it */
+    uintptr_t top = atomic_load_explicit(&deferred, memory_order_relaxed);
+    do *(uintptr_t *)p = top;
+    while (!atomic_compare_exchange_weak_explicit(&deferred, &top, (uintptr_t)p, memory_order_release,
+                                                  memory_order_relaxed));
+    return;
+  }
+  big_lock();
+  size_t map_size;
+  uint8_t *own = free_locked(p, &map_size);
+  lw_unlock(&reg.lock);
+  if (own) _lw_os_unmap(own, map_size);
 }
 
 size_t _lw_big_usable(const void *p) {
@@ -523,7 +563,15 @@ void *_lw_big_realloc(void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  pthread_mutex_lock(&reg.lock);
+  if (lw_unlikely(lw_reentered() || _lw_signal_owns(p))) { /* moves, taking no lock (signal.c) */
+    void *q = _lw_malloc(size);
+    if (!q) return NULL;
+    size_t old = _lw_big_usable(p);
+    memcpy(q, p, old < size ? old : size);
+    _lw_big_free(p);
+    return q;
+  }
+  big_lock();
   lw_large_t *l = large_checked(p, false);
   size_t offset = large_offset(l), old = large_map_size(l);
   size_t map_size = lw_align_up(size + offset, _lw_g.os_page);
@@ -531,7 +579,7 @@ void *_lw_big_realloc(void *p, size_t size) {
   if (map_size == old) q = p;
   else if (l->map_size & LW_LARGE_OWN_MAP) q = own_map_resize(p, l, map_size);
   else if (span_resize(p, l, map_size)) q = p;
-  pthread_mutex_unlock(&reg.lock);
+  lw_unlock(&reg.lock);
   if (q) return q;
   if (map_size < old) return p; /* keep it whole */
   q = _lw_big_alloc(size, LW_ALIGN, false);

@@ -90,7 +90,7 @@ static void check_span(lw_heap_t *h, lw_chunk_t *c, size_t *inuse, size_t *quick
 
 int _lw_heap_check(lw_heap_t *h) {
   size_t inuse = 0, quick = 0, merged = 0;
-  pthread_mutex_lock(&h->lock);
+  lw_lock(&h->lock);
   if (h->region_first)
     check_span(h, h->region_first, &inuse, &quick, &merged);
   for (lw_segment_t *s = h->segments; s; s = s->next) {
@@ -110,7 +110,7 @@ int _lw_heap_check(lw_heap_t *h) {
   LW_INSIST(quick == h->unmerged_bytes && "unmerged_bytes == sum of quick chunks");
   LW_INSIST(merged == h->free_bytes && "free_bytes == sum of merged-free chunks");
   LW_INSIST(inuse == h->live_bytes && "live_bytes == sum of in-use chunks");
-  pthread_mutex_unlock(&h->lock);
+  lw_unlock(&h->lock);
   return 0;
 }
 

@@ -25,16 +25,33 @@
 #define LW_SINGLE_THREADED() false
 #endif
 
+static void free_locked(lw_heap_t *h, void *p);
+
+/* Frees that signal handlers deferred (signal.c), linked through their
+ * first word. */
+static lw_noinline void free_deferred(lw_heap_t *h) {
+  uintptr_t d = atomic_exchange_explicit(&h->deferred, 0, memory_order_acquire);
+  while (d) {
+    void *p = (void *)d;
+    d = *(uintptr_t *)p;
+    free_locked(h, p);
+  }
+}
+
 /* The heap lock, skipped while the process has one thread (glibc clears
  * __libc_single_threaded before a second thread can run). Each operation
- * decides once and unlocks only what it locked. */
+ * decides once and unlocks only what it locked; both ways it counts as a
+ * locked section (signal.c). */
 static inline bool heap_lock(lw_heap_t *h) {
-  if (LW_SINGLE_THREADED()) return false;
-  pthread_mutex_lock(&h->lock);
-  return true;
+  lw_depth_enter();
+  bool locked = !LW_SINGLE_THREADED();
+  if (locked) pthread_mutex_lock(&h->lock);
+  if (lw_unlikely(atomic_load_explicit(&h->deferred, memory_order_relaxed) != 0)) free_deferred(h);
+  return locked;
 }
 static inline void heap_unlock(lw_heap_t *h, bool locked) {
   if (locked) pthread_mutex_unlock(&h->lock);
+  lw_depth_leave();
 }
 
 #define LW_COALESCE_BUDGET 64     /* chunks merged per run on the malloc/free path */
@@ -236,6 +253,7 @@ static lw_chunk_t *align_front(lw_heap_t *h, lw_chunk_t *c, size_t align) {
 }
 
 void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
+  if (lw_unlikely(lw_reentered())) return _lw_signal_alloc(size, align);
   size_t need = chunk_need(size);
   size_t want = align > LW_ALIGN ? need + align + LW_CHUNK_MIN : need;
   bool locked = heap_lock(h);
@@ -279,7 +297,19 @@ static lw_chunk_t *checked_chunk(const void *p) {
 }
 
 void _lw_heap_free(lw_heap_t *h, void *p) {
+  if (lw_unlikely(lw_reentered())) { /* from a signal handler: the next locker frees it */
+    uintptr_t top = atomic_load_explicit(&h->deferred, memory_order_relaxed);
+    do *(uintptr_t *)p = top;
+    while (!atomic_compare_exchange_weak_explicit(&h->deferred, &top, (uintptr_t)p, memory_order_release,
+                                                  memory_order_relaxed));
+    return;
+  }
   bool locked = heap_lock(h);
+  free_locked(h, p);
+  heap_unlock(h, locked);
+}
+
+static void free_locked(lw_heap_t *h, void *p) {
   lw_chunk_t *c = checked_chunk(p);
   size_t sz = lw_chunk_size(c);
   c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE));
@@ -289,7 +319,6 @@ void _lw_heap_free(lw_heap_t *h, void *p) {
   h->live_bytes -= sz;
   h->unmerged_bytes += sz;
   if (h->unmerged_bytes > h->unmerged_limit) _lw_coalesce_run(h, LW_COALESCE_BUDGET, 0);
-  heap_unlock(h, locked);
 }
 
 /* Parks the tail of in-use chunk c beyond `keep` bytes as a quick chunk. */
@@ -308,6 +337,7 @@ static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
 
 /* realloc without moving: shrink, or grow into a free next chunk. */
 bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
+  if (lw_unlikely(lw_reentered())) return false; /* a signal handler's realloc moves */
   size_t need = chunk_need(size);
   bool locked = heap_lock(h);
   lw_chunk_t *c = checked_chunk(p);
@@ -344,6 +374,7 @@ size_t _lw_heap_usable(const void *p) {
 
 /* malloc_trim: merge everything parked, release every big free chunk. */
 size_t _lw_heap_trim(lw_heap_t *h) {
+  if (lw_reentered()) return 0;
   bool locked = heap_lock(h);
   while (h->quick_map[0] | h->quick_map[1] | h->quick_map[2] | h->quick_map[3])
     _lw_coalesce_run(h, LW_COALESCE_BUDGET, 0);
@@ -369,12 +400,12 @@ lw_heap_t *_lw_heap_for(lw_tld_t *tld) {
   lw_heap_t *h = &arenas[tld->id % _lw_g.narenas];
   if (!__atomic_load_n(&h->can_grow, __ATOMIC_ACQUIRE)) { /* first use: set up under a lock */
     static pthread_mutex_t setup = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&setup);
+    lw_lock(&setup);
     if (!h->can_grow) {
       _lw_heap_init(h, 0);
       __atomic_store_n(&h->can_grow, 1, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&setup);
+    lw_unlock(&setup);
   }
   return h;
 }

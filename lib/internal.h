@@ -65,6 +65,32 @@ static inline void lw_ensure_init(void) {
 }
 
 lw_cold void _lw_report(const char *what, const void *p); /* prints, aborts */
+
+/* ---- signal.c: calls re-entering from a signal handler ------------------
+ * _lw_lock_depth counts the allocator's locked sections this thread is in;
+ * the allocator never calls itself from one, so a malloc or free that finds
+ * it non-zero was called by a signal handler, and must take no lock. */
+extern __thread unsigned _lw_lock_depth;
+static inline bool lw_reentered(void) { return _lw_lock_depth != 0; }
+static inline void lw_depth_enter(void) {
+  _lw_lock_depth++;
+  atomic_signal_fence(memory_order_seq_cst); /* counted before the lock is taken */
+}
+static inline void lw_depth_leave(void) {
+  atomic_signal_fence(memory_order_seq_cst); /* and until it is released */
+  _lw_lock_depth--;
+}
+static inline void lw_lock(pthread_mutex_t *m) {
+  lw_depth_enter();
+  pthread_mutex_lock(m);
+}
+static inline void lw_unlock(pthread_mutex_t *m) {
+  pthread_mutex_unlock(m);
+  lw_depth_leave();
+}
+void *_lw_signal_alloc(size_t size, size_t align); /* a mapping of its own; NULL + ENOMEM */
+bool _lw_signal_owns(const void *p);
+bool _lw_signal_free(void *p); /* false: not a signal block */
 extern __thread lw_tld_t *_lw_tld;
 extern lw_tld_t _lw_tld_empty;
 

@@ -144,7 +144,7 @@ static lw_page_t *new_segment_page(void) {
 }
 
 static lw_page_t *pages_take(void) {
-  pthread_mutex_lock(&pages.lock);
+  lw_lock(&pages.lock);
   lw_page_t *pg = pages.committed ? pages.committed : pages.decommitted;
   if (pg)
     stack_take(pg);
@@ -154,7 +154,7 @@ static lw_page_t *pages_take(void) {
     segment_of_page(pg)->used_pages++;
     if (++pages.in_use > pages.recent_peak) pages.recent_peak = pages.in_use;
   }
-  pthread_mutex_unlock(&pages.lock);
+  lw_unlock(&pages.lock);
   return pg;
 }
 
@@ -172,7 +172,7 @@ static void segment_drop(lw_segment_t *seg, lw_page_t *except) {
 
 static void pages_give(lw_page_t *pg) {
   lw_segment_t *seg = segment_of_page(pg), *drop = NULL;
-  pthread_mutex_lock(&pages.lock);
+  lw_lock(&pages.lock);
   pages.in_use--;
   pages.recent_peak -= (pages.recent_peak - pages.in_use) / 64;
   /* resident empty pages kept: LW_PAGE_CACHE, or half the recent peak of
@@ -193,7 +193,7 @@ static void pages_give(lw_page_t *pg) {
     atomic_fetch_add_explicit(&_lw_os_decommitted, LW_PAGE_SIZE, memory_order_relaxed);
     stack_push(&pages.decommitted, pg);
   }
-  pthread_mutex_unlock(&pages.lock);
+  lw_unlock(&pages.lock);
   if (drop) _lw_segment_free(drop);
 }
 
@@ -290,6 +290,10 @@ static void page_mark_full(lw_tld_t *tld, lw_page_t *pg) {
 }
 
 void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
+  if (lw_unlikely(lw_reentered())) { /* a signal handler: no lock, no list of ours to touch */
+    uint32_t slot = _lw_class_size[cls];
+    return _lw_signal_alloc(slot, slot & -slot); /* as aligned as a slot of the class */
+  }
   if (tld == &_lw_tld_empty) {
     tld = _lw_tld_init();
     if (!tld) {
@@ -332,6 +336,7 @@ void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
 /* After an owner's free: the page was FULL (make it available again) or
  * became empty (give it back unless it is the class's current page). */
 void _lw_pool_free_slow(lw_tld_t *tld, lw_page_t *pg) {
+  if (lw_unlikely(lw_reentered())) return; /* a signal handler: the owner's next free does it */
   if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FULL) {
     uintptr_t expect = LW_REMOTE_FULL;
     if (!atomic_compare_exchange_strong(&pg->remote, &expect, 0)) return; /* NOTIFIED: comes back that way */
@@ -405,7 +410,7 @@ size_t _lw_pool_trim(void) {
     release_empty_pages(tld, true);
   }
   size_t released = 0;
-  pthread_mutex_lock(&pages.lock);
+  lw_lock(&pages.lock);
   lw_page_t *pg;
   while ((pg = pages.committed) != NULL) {
     stack_take(pg);
@@ -415,17 +420,17 @@ size_t _lw_pool_trim(void) {
     stack_push(&pages.decommitted, pg);
     released += LW_PAGE_SIZE;
   }
-  pthread_mutex_unlock(&pages.lock);
+  lw_unlock(&pages.lock);
   return released;
 }
 
 /* Calls fn for every page of every pool segment, under the page lock (so
  * no segment goes away meanwhile). For statistics and checks. */
 void _lw_pool_visit(void (*fn)(lw_page_t *pg, void *arg), void *arg) {
-  pthread_mutex_lock(&pages.lock);
+  lw_lock(&pages.lock);
   for (lw_segment_t *s = pages.segments; s; s = s->next)
     for (size_t i = 1; i < LW_PAGES_PER_SEG; i++) fn(&s->pages[i], arg);
-  pthread_mutex_unlock(&pages.lock);
+  lw_unlock(&pages.lock);
 }
 
 void _lw_pool_atfork(int phase) { lw_mutex_atfork(&pages.lock, phase); }

@@ -32,11 +32,11 @@ static void thread_exit(void *arg) {
   if (!tld || tld != _lw_tld) return;
   _lw_pool_abandon(tld);
   _lw_tld = &_lw_tld_empty;
-  pthread_mutex_lock(&threads.lock);
+  lw_lock(&threads.lock);
   tld->alive = 0;
   tld->next_free = threads.abandoned;
   threads.abandoned = tld;
-  pthread_mutex_unlock(&threads.lock);
+  lw_unlock(&threads.lock);
 }
 
 int _lw_thread_init(void) {
@@ -51,7 +51,7 @@ static void tld_reset_classes(lw_tld_t *tld) {
 
 lw_tld_t *_lw_tld_init(void) {
   lw_ensure_init();
-  pthread_mutex_lock(&threads.lock);
+  lw_lock(&threads.lock);
   lw_tld_t *tld = threads.abandoned;
   if (tld) {
     threads.abandoned = tld->next_free;
@@ -74,7 +74,7 @@ lw_tld_t *_lw_tld_init(void) {
     }
   }
   if (tld) tld->alive = 1;
-  pthread_mutex_unlock(&threads.lock);
+  lw_unlock(&threads.lock);
   if (!tld) return NULL;
   tld->heap = _lw_heap_for(tld);
   _lw_tld = tld;
@@ -91,9 +91,9 @@ lw_tld_t *_lw_tld_init(void) {
  * back now rather than when a new thread adopts their records. Abandoned
  * records belong to no thread, so under the lock this is their owner. */
 void _lw_thread_sweep_abandoned(void) {
-  pthread_mutex_lock(&threads.lock);
+  lw_lock(&threads.lock);
   for (lw_tld_t *t = threads.abandoned; t; t = t->next_free) _lw_pool_abandon(t);
-  pthread_mutex_unlock(&threads.lock);
+  lw_unlock(&threads.lock);
 }
 
 lw_tld_t *_lw_tld_list(void) {

@@ -168,6 +168,7 @@ typedef struct lw_heap_s {
   lw_segment_t *segments;              /* MEDIUM segments (NULL for a region) */
   lw_segment_t *spare;                 /* one empty segment kept for reuse */
   lw_chunk_t *region_first;            /* embedded region: its first chunk */
+  _Atomic(uintptr_t) deferred;         /* frees from signal handlers, done at the next lock (signal.c) */
   int can_grow;                        /* 0: embedded region */
 } lw_heap_t;
 
