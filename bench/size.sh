@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 cd "$root/lib"
-core="os.c segment.c pool.c thread.c heap.c coalesce.c big.c api.c init.c region.c types.h internal.h events.h"
+core="os.c segment.c pool.c thread.c heap.c coalesce.c big.c api.c init.c region.c signal.c types.h internal.h events.h"
 rest="override.c stats.c check.c live.c include/lwmalloc.h include/lwmalloc_live.h"
 # strip /* */ and // comments, count non-blank lines
 sloc() { python3 -c '
