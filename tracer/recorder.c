@@ -738,6 +738,18 @@ LWT_API int execvpe(const char *file, char *const argv[], char *const envp[]) {
   }
   return real(file, argv, envp);
 }
+
+/* dlclose: the stack walk's cached rules of the unloaded object go at once
+ * (unwind.c), not at the writer's next poll, so an object mapped at the
+ * same address next is never walked with them. */
+LWT_API int dlclose(void *handle) {
+  typedef int dlclose_fn(void *);
+  static dlclose_fn *real;
+  if (!real) real = (dlclose_fn *)dlsym(RTLD_NEXT, "dlclose");
+  int r = real ? real(handle) : -1;
+  _lwt_unwind_flush();
+  return r;
+}
 #endif
 
 /* ---- public API -------------------------------------------------------------- */

@@ -133,6 +133,12 @@ allocstacks)
   grep -q '^CALL .* malloc .*stack=[1-9]' dump.txt || fail "no malloc has a stack"
   grep '^CALL .* malloc ' dump.txt | grep -v -q 'stack=' && fail "a malloc without a stack"
   : ;;
+dlclose)
+  # a library loaded and unloaded 200 times while recording (dlclose is
+  # interposed: the stack walk's cached rules of the object go with it)
+  [ "$("$LWTRACE" record -o d.lwt.zst -- "$PROGS/dlcloser" "$PROGS/libtracer_unwind_lib.so")" = ok ] ||
+    fail "program"
+  [ "$(calls d.lwt.zst malloc 150)" = 1 ] && [ "$(calls d.lwt.zst malloc 299)" = 1 ] || fail "calls" ;;
 *) fail "unknown case" ;;
 esac
 echo "ok $CASE"
