@@ -289,11 +289,7 @@ static void page_mark_full(lw_tld_t *tld, lw_page_t *pg) {
   atomic_store_explicit(&pg->state, LW_PAGE_FULL, memory_order_relaxed);
 }
 
-void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
-  if (lw_unlikely(lw_reentered())) { /* a signal handler: no lock, no list of ours to touch */
-    uint32_t slot = _lw_class_size[cls];
-    return _lw_signal_alloc(slot, slot & -slot); /* as aligned as a slot of the class */
-  }
+static void *alloc_slow(lw_tld_t *tld, unsigned cls) {
   if (tld == &_lw_tld_empty) {
     tld = _lw_tld_init();
     if (!tld) {
@@ -333,17 +329,39 @@ void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
   }
 }
 
+/* The slow paths change this thread's page lists and carve slots over
+ * many instructions, so they count as locked sections (signal.c): a signal
+ * handler that interrupts one allocates elsewhere and leaves the lists
+ * alone. */
+void *_lw_pool_alloc_slow(lw_tld_t *tld, unsigned cls) {
+  if (lw_unlikely(lw_reentered())) {
+    uint32_t slot = _lw_class_size[cls];
+    return _lw_signal_alloc(slot, slot & -slot); /* as aligned as a slot of the class */
+  }
+  lw_depth_enter();
+  void *p = alloc_slow(tld, cls);
+  lw_depth_leave();
+  return p;
+}
+
 /* After an owner's free: the page was FULL (make it available again) or
- * became empty (give it back unless it is the class's current page). */
+ * became empty (give it back unless it is the class's current page). In a
+ * signal handler that interrupted a slow path, the owner's next free does
+ * it. */
 void _lw_pool_free_slow(lw_tld_t *tld, lw_page_t *pg) {
-  if (lw_unlikely(lw_reentered())) return; /* a signal handler: the owner's next free does it */
+  if (lw_unlikely(lw_reentered())) return;
+  lw_depth_enter();
+  bool listed = true;
   if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FULL) {
     uintptr_t expect = LW_REMOTE_FULL;
-    if (!atomic_compare_exchange_strong(&pg->remote, &expect, 0)) return; /* NOTIFIED: comes back that way */
-    atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_relaxed);
-    avail_push_second(tld, pg);
+    listed = atomic_compare_exchange_strong(&pg->remote, &expect, 0); /* else NOTIFIED: it comes back that way */
+    if (listed) {
+      atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_relaxed);
+      avail_push_second(tld, pg);
+    }
   }
-  if (pg->used == 0 && tld->cur[pg->cls] != pg) page_release(tld, pg);
+  if (listed && pg->used == 0 && tld->cur[pg->cls] != pg) page_release(tld, pg);
+  lw_depth_leave();
 }
 
 void _lw_pool_free_remote(lw_page_t *pg, void *p) {
