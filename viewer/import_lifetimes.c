@@ -6,14 +6,18 @@
  * blocks), sites, threads and time_index accumulate, and a free records
  * the end of the block it released. CALLBUF_BEHIND seqs later a slot is
  * written: calls rows and allocator_events rows are appended in seq order
- * (the fastest SQLite insert), 32 per statement. A block freed after its
- * row was written (a long-lived one) gets its end through one UPDATE; its
- * live_index row is inserted when it ends (leaks: at the end of the trace).
+ * (the fastest SQLite insert; calls rows CALL_ROWS a statement, through the
+ * lwv_rows virtual table). A block freed after its row was written (a
+ * long-lived one) gets its end through one UPDATE; its live_index key is
+ * known when it ends (leaks: at the end of the trace), and the live_index
+ * rows are appended in key order at the end (sorted runs in a scratch
+ * file, merged). Rows are stepped by the writer thread (import_writer.c).
  *
  * Memory is the ring, the live map, one site_stretches entry per stack and
- * time_index stretch, and time_index itself, which is kept at 2048..4096
+ * time_index stretch, time_index itself, which is kept at 2048..4096
  * stretches by merging neighbours pairwise (doubling the stretch bounds)
- * whenever it reaches 4096: none of it grows with the trace's length. */
+ * whenever it reaches 4096, and one run of live_index keys: none of it
+ * grows with the trace's length. */
 #include <errno.h>
 #include <sys/types.h>
 #include <unistd.h>
