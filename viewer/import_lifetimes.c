@@ -353,7 +353,7 @@ static int run_fill(lifetimes_t *lt, run_t *r) {
 static int live_index_write(importer_t *im, lifetimes_t *lt) {
   int rc = 0;
   if (lt->nruns == 0) {
-    qsort(lt->lkeys, lt->nlkeys, sizeof lt->lkeys[0], cmp_u64);
+    if (lt->nlkeys) qsort(lt->lkeys, lt->nlkeys, sizeof lt->lkeys[0], cmp_u64); /* lkeys may be NULL */
     for (size_t i = 0; i < lt->nlkeys && rc == 0; i++) rc = live_index_row(im, lt, lt->lkeys[i]);
   } else {
     uint64_t total = (uint64_t)lt->nruns * lt->live_run + lt->nlkeys;
