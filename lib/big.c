@@ -60,8 +60,7 @@ static struct {
   size_t nfree, free_cap;
   size_t dirty; /* bytes in dirty free spans */
   uint64_t clock; /* large frees so far */
-  size_t peak, prev_peak; /* of the live large bytes seen by large operations, this second and the one before */
-  uint64_t second;
+  lw_peak_t live_peak; /* of the live large bytes seen by large operations */
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Frees that signal handlers deferred (signal.c), linked through their
@@ -320,16 +319,7 @@ static void spans_shrink_resident(size_t limit) {
  * them back within two seconds of its next large free.
  * `was_live`: the live bytes before the operation that asks, `live` after. */
 static size_t resident_limit(size_t was_live, size_t live) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  uint64_t second = (uint64_t)now.tv_sec;
-  if (second != reg.second) {
-    reg.prev_peak = second == reg.second + 1 ? reg.peak : 0;
-    reg.peak = 0;
-    reg.second = second;
-  }
-  if (was_live > reg.peak) reg.peak = was_live;
-  size_t peak = reg.peak > reg.prev_peak ? reg.peak : reg.prev_peak;
+  size_t peak = _lw_peak_update(&reg.live_peak, was_live);
   size_t limit = peak > live ? peak - live : 0;
   return limit > LW_RESIDENT_MIN ? limit : LW_RESIDENT_MIN;
 }

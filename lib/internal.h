@@ -66,6 +66,17 @@ static inline void lw_ensure_init(void) {
 
 lw_cold void _lw_report(const char *what, const void *p); /* prints, aborts */
 
+/* ---- the recent peak of a footprint (pool pages, large bytes) -----------
+ * The highest value seen this second or the one before (whole seconds of
+ * CLOCK_MONOTONIC_COARSE): memory kept for reuse is bounded by it, so a
+ * program that frees and refills in waves keeps its pages, and one whose
+ * use fell gives them back within two seconds of its next call. */
+typedef struct lw_peak_s {
+  size_t peak, prev_peak;
+  uint64_t second;
+} lw_peak_t;
+size_t _lw_peak_update(lw_peak_t *p, size_t value); /* counts value, returns the recent peak */
+
 /* ---- signal.c: calls re-entering from a signal handler ------------------
  * _lw_lock_depth counts the allocator's locked sections this thread is in;
  * the allocator never calls itself from one, so a malloc or free that finds

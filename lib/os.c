@@ -1,5 +1,5 @@
 /* The OS boundary: the only file that calls mmap, munmap, madvise, mremap,
- * mprotect and prctl. Contract: sizes are multiples of the OS page size
+ * mprotect and prctl (and reads the clock for the recent peaks). Contract: sizes are multiples of the OS page size
  * (read at run time: 4, 16 or 64 KiB); failures return NULL/-1 with errno
  * set (ENOMEM for exhaustion); every call emits its OS_* event and updates
  * counters. */
@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -119,4 +120,17 @@ void _lw_os_name(void *addr, size_t size, const char *name) {
   int saved = errno;
   (void)prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, size, (unsigned long)name);
   errno = saved;
+}
+
+size_t _lw_peak_update(lw_peak_t *p, size_t value) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  uint64_t second = (uint64_t)now.tv_sec;
+  if (second != p->second) {
+    p->prev_peak = second == p->second + 1 ? p->peak : 0;
+    p->peak = 0;
+    p->second = second;
+  }
+  if (value > p->peak) p->peak = value;
+  return p->peak > p->prev_peak ? p->peak : p->prev_peak;
 }

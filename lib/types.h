@@ -78,6 +78,7 @@ typedef struct lw_page_s {
   _Atomic(uint32_t) state;          /* LW_PAGE_* */
   uint8_t cls;
   uint8_t committed;                /* 0 after madvise(DONTNEED) while FREE */
+  uint8_t fresh;                    /* never owned since its segment was mapped: committed, not resident */
   struct lw_page_s *prev, *next;    /* owner's avail list, or a free-page stack */
   struct lw_page_s *notify_next;    /* owner->notify stack */
   uint8_t *start;                   /* first slot */

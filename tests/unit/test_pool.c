@@ -1,5 +1,6 @@
 /* Small pools: O(1) slots, lazy carving, reuse, page release. */
 #include <string.h>
+#include <time.h>
 
 #include <pthread.h>
 
@@ -77,6 +78,29 @@ TEST(empty_pages_go_back) {
   lw_trim(0);
   lw_stats(&s2);
   EXPECT(s2.os_decommits > s0.os_decommits);
+  lw_check();
+}
+
+/* Empty pages stay resident while the pages in use are below their peak
+ * of the last one or two seconds (a wave of frees then of mallocs costs
+ * no page faults), and go back to the OS once that peak has aged out. */
+TEST(empty_pages_are_kept_within_the_recent_peak) {
+  enum { N = 20000 };
+  static void *p[N];
+  lw_trim(0);
+  for (int i = 0; i < N; i++) memset(p[i] = lw_malloc(100), 1, 100); /* ~31 pages */
+  lw_stats_t s0, s1, s2;
+  lw_stats(&s0);
+  for (int i = 0; i < N; i++) lw_free(p[i]);
+  lw_stats(&s1);
+  EXPECT(s0.committed_bytes - s1.committed_bytes <= 2 * LW_PAGE_SIZE); /* kept */
+  struct timespec two = {2, 200000000};
+  nanosleep(&two, NULL);
+  void *q[2 * LW_PAGE_SIZE / 2048]; /* two pages of another class: one goes back */
+  for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) q[i] = lw_malloc(2048);
+  for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) lw_free(q[i]);
+  lw_stats(&s2);
+  EXPECT(s1.committed_bytes - s2.committed_bytes >= 20 * LW_PAGE_SIZE); /* the peak aged out */
   lw_check();
 }
 
