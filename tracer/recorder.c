@@ -189,8 +189,8 @@ static int lane_setup(lwt_lane_t *l, uint32_t tid) {
   l->tid = tid;
   l->id = atomic_fetch_add(&g.next_lane_id, 1);
   l->prev_seq = l->prev_time = l->prev_ptr = l->prev_stack = 0;
-  memset(&l->cache, 0, sizeof l->cache);
-  memset(&l->stacks, 0, sizeof l->stacks);
+  lwt_mtf_reset(&l->cache);
+  lwt_mtf_reset(&l->stacks);
   l->lost = 0;
   l->name[0] = 0;
   return 0;
@@ -423,27 +423,37 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
     p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
     if (lwt_op_has_size(op)) p = lwt_put_varint(p, size);
     if (lwt_op_has_align(op)) p = lwt_put_varint(p, align);
-    /* pointers: cache index or delta; the cache is updated on a copy and
-     * kept only if the record is put (the reader sees exactly these) */
-    lwt_ptr_cache_t cache = l->cache;
-    uint64_t ptr = l->prev_ptr;
-    for (int which = 0; which < 2; which++) {
-      if (which == 0 ? !lwt_op_has_in(op) : !lwt_op_has_out(op)) continue;
-      uint64_t v = (uint64_t)(uintptr_t)(which == 0 ? in : out);
-      int hit = lwt_cache_find(&cache, v);
-      if (hit >= 0) {
-        *tag |= which == 0 ? LWT_CALL_IN_HIT : LWT_CALL_OUT_HIT;
-        *p++ = (uint8_t)hit;
+    /* pointers: cache index or delta, found on the live cache; the touches
+     * are applied only once the record is put (the reader sees exactly
+     * these). Two pointers (realloc): the second index is the one it has
+     * once the first is touched. */
+    uint64_t ptr = l->prev_ptr, pin = (uint64_t)(uintptr_t)in, pout = (uint64_t)(uintptr_t)out;
+    int has_in = lwt_op_has_in(op), has_out = lwt_op_has_out(op), hin = -1, hout = -1;
+    if (has_in) {
+      hin = lwt_mtf_find(&l->cache, pin);
+      if (hin >= 0) {
+        *tag |= LWT_CALL_IN_HIT;
+        *p++ = (uint8_t)hin;
       } else {
-        p = lwt_put_svarint(p, (int64_t)(v - ptr));
+        p = lwt_put_svarint(p, (int64_t)(pin - ptr));
       }
-      ptr = v;
-      lwt_cache_touch(&cache, v, hit);
+      ptr = pin;
+    }
+    if (has_out) {
+      hout = lwt_mtf_find(&l->cache, pout);
+      if (has_in) hout = pout == pin ? 0 : lwt_mtf_shifted(hout, hin);
+      if (hout >= 0) {
+        *tag |= LWT_CALL_OUT_HIT;
+        *p++ = (uint8_t)hout;
+      } else {
+        p = lwt_put_svarint(p, (int64_t)(pout - ptr));
+      }
+      ptr = pout;
     }
     if (lwt_op_has_free_seq(op)) p = lwt_put_varint(p, seq - free_seq);
     int shit = -1;
     if (stacks) {
-      shit = lwt_cache_find(&l->stacks, stack);
+      shit = lwt_mtf_find(&l->stacks, stack);
       p = lwt_put_varint(p, shit >= 0 ? (uint64_t)shit
                                        : lwt_zigzag((int64_t)(stack - l->prev_stack)) + LWT_PTR_CACHE);
     }
@@ -451,10 +461,11 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
       l->prev_seq = seq;
       l->prev_time = now;
       l->prev_ptr = ptr;
-      l->cache = cache;
+      if (has_in) lwt_mtf_touch(&l->cache, pin, hin);
+      if (has_out) lwt_mtf_touch(&l->cache, pout, hout);
       if (stacks) {
         l->prev_stack = stack;
-        lwt_cache_touch(&l->stacks, stack, shit);
+        lwt_mtf_touch(&l->stacks, stack, shit);
       }
     }
   }

@@ -19,6 +19,10 @@
 
 #include "trace_format.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define LWT_MAX_LANES 2048          /* lanes alive at once (2 per thread + orphan) */
 #define LWT_LANE_RING (512u << 10)  /* bytes of a lane */
 #define LWT_MAX_RECORD 160          /* largest lane record */
@@ -28,6 +32,92 @@
 #define LWT_LINE 64                  /* cache line: data written by different threads stays apart */
 
 enum lane_state { LANE_FREE = 0, LANE_LIVE = 1, LANE_CLOSING = 2 };
+
+/* The recorder's copy of a move-to-front cache (trace_format.h's
+ * lwt_ptr_cache_t: the reader's lwt_cache_find/touch give the indices a
+ * record holds), kept as a ring so that neither a miss nor a hit shifts
+ * the whole array: logical entry j is p[(head + j) % 16]. tag[k] is
+ * lwt_mtf_tag(p[k]); one 16-byte compare of the tags finds the candidates.
+ * On sqlite3 over half the lookups miss and the hits spread over all 16
+ * entries (14 and 15 as often as 1), so the array form cost a full scan
+ * and a 120-byte move on most calls. Checked against lwt_cache_* by
+ * tests/tracer/mtf_test.c. */
+typedef struct lwt_mtf_s {
+  uint64_t p[LWT_PTR_CACHE];
+  uint8_t tag[LWT_PTR_CACHE];
+  unsigned head;
+} lwt_mtf_t;
+
+_Static_assert(LWT_PTR_CACHE == 16, "lwt_mtf_t masks indices with 15 and compares 16 tags at once");
+
+static inline uint8_t lwt_mtf_tag(uint64_t v) {
+  return (uint8_t)((v * 0x9e3779b97f4a7c15ull) >> 56);
+}
+
+/* The cache of lwt_cache_*'s initial state: 16 zeros. */
+static inline void lwt_mtf_reset(lwt_mtf_t *c) {
+  for (int i = 0; i < LWT_PTR_CACHE; i++) {
+    c->p[i] = 0;
+    c->tag[i] = lwt_mtf_tag(0);
+  }
+  c->head = 0;
+}
+
+/* lwt_cache_find: the smallest logical index holding v, or -1 (only 0 can
+ * be held twice: the initial zeros; other values enter on a miss). */
+static inline int lwt_mtf_find(const lwt_mtf_t *c, uint64_t v) {
+  uint8_t t = lwt_mtf_tag(v);
+  unsigned m = 0; /* bit k: tag[k] == t */
+#if defined(__SSE2__)
+  __m128i x = _mm_loadu_si128((const __m128i *)(const void *)c->tag);
+  m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8((char)t)));
+#else
+  for (int k = 0; k < LWT_PTR_CACHE; k++) m |= (unsigned)(c->tag[k] == t) << k;
+#endif
+  if (!m) return -1;
+  unsigned h = c->head;
+  m = ((m >> h) | (m << (16 - h))) & 0xffffu; /* bit j: logical entry j */
+  do {
+    int j = __builtin_ctz(m);
+    if (c->p[(h + (unsigned)j) & 15] == v) return j;
+    m &= m - 1;
+  } while (m);
+  return -1;
+}
+
+/* Index of the entry at logical index j (-1: absent) once another value,
+ * found at `first` (-1: a miss), has been touched: how a record with two
+ * pointers (realloc) gets its second index before the first is applied. */
+static inline int lwt_mtf_shifted(int j, int first) {
+  if (j < 0) return -1;
+  if (first < 0) return j < LWT_PTR_CACHE - 1 ? j + 1 : -1;
+  return j < first ? j + 1 : j;
+}
+
+/* lwt_cache_touch: v becomes entry 0; found = its logical index or -1.
+ * Moves min(found, 15 - found) entries. */
+static inline void lwt_mtf_touch(lwt_mtf_t *c, uint64_t v, int found) {
+  unsigned h = c->head, i = (unsigned)found;
+  if (found == 0) return;
+  if (found > 0 && i < 8) {
+    /* entries 0..i-1 move up one: the one at i is overwritten */
+    for (unsigned j = i; j > 0; j--) {
+      c->p[(h + j) & 15] = c->p[(h + j - 1) & 15];
+      c->tag[(h + j) & 15] = c->tag[(h + j - 1) & 15];
+    }
+  } else {
+    /* the ring turns back one (the last entry becomes entry 0); a hit at
+     * i then moves entries i+1..15 back into place */
+    h = c->head = (h - 1) & 15;
+    if (found > 0)
+      for (unsigned k = i + 1; k < 16; k++) {
+        c->p[(h + k) & 15] = c->p[(h + k + 1) & 15];
+        c->tag[(h + k) & 15] = c->tag[(h + k + 1) & 15];
+      }
+  }
+  c->p[h] = v;
+  c->tag[h] = lwt_mtf_tag(v);
+}
 
 /* One single-producer ring. The producer (its thread) owns head and the
  * delta state; the writer owns tail. Bytes [tail, head) are complete lane
@@ -43,8 +133,8 @@ typedef struct lwt_lane_s {
   uint32_t tid;          /* thread writing into the lane */
   uint64_t id;           /* lane id in the file; never reused in one file */
   uint64_t prev_seq, prev_time, prev_ptr, prev_stack; /* delta state (time in units) */
-  lwt_ptr_cache_t cache;  /* recent pointers (trace_format.h) */
-  lwt_ptr_cache_t stacks; /* recent stack ids */
+  lwt_mtf_t cache;       /* recent pointers (trace_format.h's lwt_ptr_cache_t) */
+  lwt_mtf_t stacks;      /* recent stack ids */
   uint64_t lost;         /* records dropped, not yet reported by LOST */
   uint64_t records;      /* records put (producer); folded into g.records when freed */
   char name[16];         /* thread name last written (THREAD_START/NAME) */
