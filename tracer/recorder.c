@@ -20,7 +20,8 @@
  * Invariant (stop/fork): a producer sets its lane's busy flag and only
  * then re-checks enabled and epoch; whoever turns recording off clears
  * enabled and then waits for every busy flag to drop, so no lane is
- * written once it has been drained for the last time.
+ * written once it has been drained for the last time. How the two sides
+ * are fenced: see busy_set.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,7 +100,7 @@ static inline uint64_t clk_ticks(void) {
 }
 #endif
 
-uint64_t _lwt_now(void) {
+static inline uint64_t now_ns(void) {
 #if defined(CLK_COUNTER) && defined(__SIZEOF_INT128__)
   unsigned s = atomic_load_explicit(&g.clk_seq, memory_order_acquire);
   uint64_t mult = atomic_load_explicit(&g.clk_mult, memory_order_relaxed);
@@ -114,6 +115,8 @@ uint64_t _lwt_now(void) {
 #endif
   return mono_ns(CLOCK_MONOTONIC) - g.t0;
 }
+
+uint64_t _lwt_now(void) { return now_ns(); }
 
 /* At start: is the counter the kernel's own clock here? */
 static void clk_setup(void) {
@@ -177,6 +180,58 @@ static uint64_t next_seq(void) {
   return atomic_fetch_add_explicit(&g.seq, 1, memory_order_relaxed) + 1;
 }
 
+/* ---- the busy flag --------------------------------------------------------
+ * The invariant above is a store-then-load on each side (producer: busy =
+ * 1, load enabled; stopper: enabled = 0, load busy). Each side needs its
+ * store ordered before its load, or both can miss the other (x86 lets a
+ * load pass an earlier store). A seq_cst store of busy (an xchg, ~20
+ * cycles) on every call did that. Instead the stopper, which runs once,
+ * pays: the process registers for membarrier(PRIVATE_EXPEDITED) at start,
+ * producers then store busy with only a compiler barrier before their
+ * loads (program order in the instruction stream), and rec_stop issues
+ * membarrier between clearing enabled and reading the busy flags. The
+ * kernel makes every running thread of the process execute a full barrier
+ * (a thread not running has one at its context switch) before membarrier
+ * returns. Take a producer's barrier point: if it comes after the
+ * producer's store of busy, that store is visible to the stopper's loads
+ * that follow membarrier's return, and the stopper waits; if it comes
+ * before the producer's load of enabled, that load sees the stopper's
+ * enabled = 0 (stored before membarrier was called), and the producer
+ * backs out. The store precedes the load, so one of the two holds.
+ * asym_fence goes 0 -> 1 once per process (fork child: see fork_child,
+ * single-threaded there): a producer that read 0 used the seq_cst store,
+ * which pairs with the stopper's seq_cst store and loads whether or not the
+ * stopper also calls membarrier. Without membarrier (old kernels,
+ * valgrind, seccomp) asym_fence stays 0. */
+#if defined(__linux__) && defined(SYS_membarrier)
+#include <linux/membarrier.h>
+static int asym_register(void) {
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+static void asym_heavy_fence(void) {
+  if (!atomic_load(&g.asym_fence)) return;
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+  /* cannot fail once registered; in case it does, the slower global form,
+   * and failing that a pause far longer than a producer's few
+   * instructions between its store and its load */
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
+  struct timespec t = {0, 20000000};
+  nanosleep(&t, NULL);
+}
+#else
+static int asym_register(void) { return 0; }
+static void asym_heavy_fence(void) {}
+#endif
+
+static inline void busy_set(lwt_lane_t *l) {
+  if (atomic_load_explicit(&g.asym_fence, memory_order_relaxed)) {
+    atomic_store_explicit(&l->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the loads after it */
+  } else {
+    atomic_store(&l->busy, 1); /* seq_cst: ordered before the loads that follow */
+  }
+}
+
 /* ---- lanes --------------------------------------------------------------- */
 
 static int lane_setup(lwt_lane_t *l, uint32_t tid) {
@@ -225,7 +280,8 @@ static void lane_sleep(unsigned spins) {
  * the writer if may_wait, else drops. Allocator events may come with an
  * allocator lock held, which the writer's own allocations could need:
  * they never wait. Returns 0 when the record was dropped (counted in lost). */
-static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n, int may_wait) {
+static __attribute__((noinline)) int lane_put_slow(lwt_lane_t *l, const uint8_t *rec, size_t n,
+                                                   int may_wait) {
   uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
   /* + 32: the fixed-size copy below may scribble up to 32 bytes past head */
@@ -267,13 +323,30 @@ static int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n, int may_wait) {
   return 1;
 }
 
+/* The common case inline: a short record, nothing lost, room in the ring. */
+static inline int lane_put(lwt_lane_t *l, const uint8_t *rec, size_t n, int may_wait) {
+  uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
+  uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
+  if (__builtin_expect(n > 32 || l->lost || l->cap - (head - tail) < 32 + 32, 0))
+    return lane_put_slow(l, rec, n, may_wait);
+  size_t at = (size_t)(head & (l->cap - 1));
+  __builtin_memcpy(l->ring + at, rec, 32); /* the slack past cap takes the overrun */
+  if (at + n > l->cap) memcpy(l->ring, l->ring + l->cap, at + n - l->cap);
+  l->records++;
+  atomic_store_explicit(&l->head, head + n, memory_order_release);
+  if (head + n - tail >= l->cap / 2 && head - tail < l->cap / 2) _lwt_writer_wake();
+  return 1;
+}
+
 /* ---- entering / leaving the recorder ----------------------------------- */
 
 static void thread_start_record(tstate_t *t, lwt_lane_t *l);
 
 /* Returns the lane to write to with its busy flag set, or NULL when this
- * call must not be recorded. Always paired with rec_end(t, result). */
-static lwt_lane_t *rec_begin(tstate_t *t) {
+ * call must not be recorded. Always paired with rec_end(t, result).
+ * rec_begin_slow: any case (nesting, a new epoch or thread, the orphan
+ * lane); rec_begin below takes the common one inline. */
+static __attribute__((noinline)) lwt_lane_t *rec_begin_slow(tstate_t *t) {
   int level = t->depth++;
   if (level >= 2) {
     atomic_fetch_add_explicit(&g.lost, 1, memory_order_relaxed);
@@ -313,7 +386,7 @@ static lwt_lane_t *rec_begin(tstate_t *t) {
       }
     }
   }
-  atomic_store(&l->busy, 1); /* seq_cst: ordered before the loads below */
+  busy_set(l);
   if (!atomic_load(&g.enabled) || atomic_load(&g.epoch) != ep) {
     atomic_store_explicit(&l->busy, 0, memory_order_release);
     if (l == &g.lanes[0]) atomic_store(&g.orphan_lock, 0);
@@ -326,7 +399,21 @@ static lwt_lane_t *rec_begin(tstate_t *t) {
   return l;
 }
 
-static void rec_end(tstate_t *t, lwt_lane_t *l) {
+/* Depth 0, this epoch's lane, THREAD_START written. No test of exited:
+ * thread_exit clears lane[0] and nothing sets it again on that thread. */
+static inline lwt_lane_t *rec_begin(tstate_t *t) {
+  lwt_lane_t *l = t->lane[0];
+  unsigned ep = atomic_load_explicit(&g.epoch, memory_order_acquire);
+  if (__builtin_expect(!l || t->depth != 0 || t->epoch != ep || t->need_start, 0))
+    return rec_begin_slow(t);
+  t->depth = 1;
+  busy_set(l);
+  if (__builtin_expect(atomic_load(&g.enabled) && atomic_load(&g.epoch) == ep, 1)) return l;
+  atomic_store_explicit(&l->busy, 0, memory_order_release);
+  return NULL;
+}
+
+static inline void rec_end(tstate_t *t, lwt_lane_t *l) {
   if (l) {
     atomic_store_explicit(&l->busy, 0, memory_order_release);
     if (l == &g.lanes[0]) atomic_store(&g.orphan_lock, 0);
@@ -400,7 +487,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
     } else {
       seq = next_seq();
     }
-    uint64_t now = _lwt_now() >> g.time_shift;
+    uint64_t now = now_ns() >> g.time_shift;
     if (now < l->prev_time) now = l->prev_time; /* counter and clock_gettime may differ by a unit */
     int stacks = (g.flags & LWT_FLAG_STACKS) != 0;
     uint32_t stack = 0;
@@ -621,6 +708,7 @@ static int rec_start(const char *path, uint32_t extra_flags) {
     rc = -1;
   }
   if (rc == 0) {
+    if (!atomic_load(&g.asym_fence) && asym_register()) atomic_store(&g.asym_fence, 1);
     if (!opt.key_ok) opt.key_ok = pthread_key_create(&opt.key, thread_exit) == 0;
     if (!opt.atfork_done) opt.atfork_done = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
     if (!opt.atexit_done) opt.atexit_done = atexit(atexit_stop) == 0;
@@ -641,6 +729,7 @@ static int rec_stop(void) {
     return -1;
   }
   atomic_store(&g.enabled, 0);
+  asym_heavy_fence(); /* see busy_set */
   wait_lanes_idle();
   _lwt_writer_stop();
   return 0;
@@ -672,6 +761,9 @@ static void fork_child(void) {
   atomic_store(&g.clk_seq, (atomic_load(&g.clk_seq) + 1) & ~1u);
   g.clk_t0_ticks = 0;
   t->lane[0] = t->lane[1] = NULL;
+  /* single-threaded here: no producer reads asym_fence while it changes;
+   * registered again, whatever the kernel kept of the parent's */
+  atomic_store(&g.asym_fence, asym_register());
   if (!opt.follow_fork) return;
   char stem[4200];
   snprintf(stem, sizeof stem, "%s.%d", opt.stem, (int)getpid());

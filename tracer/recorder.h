@@ -153,6 +153,7 @@ typedef struct lwt_global_s {
   unsigned time_shift;          /* lane times are in units of 2^time_shift ns */
   uint32_t flags;               /* LWT_FLAG_* of the header */
   _Atomic int writer_running;
+  _Atomic int asym_fence;       /* membarrier registered: busy_set needs no fence (recorder.c) */
   _Alignas(LWT_LINE) _Atomic uint64_t seq; /* last sequence number handed out */
   /* The clock (recorder.c, _lwt_now): ns since t0 = clk_base_ns +
    * (counter - clk_base_ticks) * clk_mult / 2^32, refitted by the writer
