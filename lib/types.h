@@ -67,21 +67,29 @@ enum { LW_PAGE_FREE = 0, LW_PAGE_ACTIVE = 1, LW_PAGE_FULL = 2 };
 #define LW_REMOTE_NOTIFIED ((uintptr_t)2)
 #define LW_REMOTE_FLAGS ((uintptr_t)3)
 
+/* Two cache lines: the first is read by every thread that frees into the
+ * page and written only when the page changes hands or lists; the second
+ * is the owner's, written by each of its mallocs and frees (and by remote
+ * frees that find the freeing thread's hot list full). A remote free that
+ * goes to a hot list reads only the first: it no longer pulls the line
+ * the owner is writing (larson: free 14.8 % -> 3.0 % of the samples, its
+ * time unchanged within the noise: the misses moved to the workload's own
+ * reads; churn -0.8 % instructions, the index is a shift). */
 typedef struct lw_page_s {
-  lw_block_t *free;                 /* local free list; touched only by the owner */
-  uint32_t used;                    /* slots handed out, less local/collected frees */
-  uint32_t bumped;                  /* slots carved so far (the rest never touched) */
+  struct lw_tld_s *owner;           /* NULL when FREE */
+  uint8_t *start;                   /* first slot */
   uint32_t capacity;                /* slots in this page */
   uint32_t slot_size;
-  struct lw_tld_s *owner;           /* NULL when FREE */
-  _Atomic(uintptr_t) remote;        /* remote-free stack | LW_REMOTE_* flags */
-  _Atomic(uint32_t) state;          /* LW_PAGE_* */
   uint8_t cls;
   uint8_t committed;                /* 0 after madvise(DONTNEED) while FREE */
   uint8_t fresh;                    /* never owned since its segment was mapped: committed, not resident */
   struct lw_page_s *prev, *next;    /* owner's avail list, or a free-page stack */
   struct lw_page_s *notify_next;    /* owner->notify stack */
-  uint8_t *start;                   /* first slot */
+  _Alignas(64) lw_block_t *free;    /* local free list; touched only by the owner */
+  uint32_t used;                    /* slots handed out, less local/collected frees */
+  uint32_t bumped;                  /* slots carved so far (the rest never touched) */
+  _Atomic(uint32_t) state;          /* LW_PAGE_* */
+  _Atomic(uintptr_t) remote;        /* remote-free stack | LW_REMOTE_* flags */
 } lw_page_t;
 
 /* ---- segments --------------------------------------------------------- */
@@ -205,6 +213,7 @@ _Static_assert(sizeof(lw_chunk_hdr_t) == LW_CHUNK_OVERHEAD, "compact header is o
 _Static_assert(sizeof(lw_large_t) == LW_ALIGN, "large header keeps 16-byte alignment");
 _Static_assert(LW_SMALL_MAX < LW_PAGE_SIZE / 16, "a pool page holds at least 16 slots");
 _Static_assert(LW_PAGES_PER_SEG == 64, "segment = 64 pool pages");
+_Static_assert(sizeof(lw_page_t) == 128, "a page descriptor is two cache lines");
 _Static_assert(sizeof(lw_chunk_t) <= LW_CHUNK_MIN - 8, "links fit in a minimum chunk");
 
 #endif /* LW_TYPES_H */
