@@ -438,12 +438,11 @@ static uint8_t *arena_alloc(size_t map_size, bool *dirty) {
 void *_lw_big_alloc(size_t size, size_t align, bool zero) {
   if (lw_unlikely(lw_reentered())) return _lw_signal_alloc(size, align); /* zeroed */
   if (align < LW_ALIGN) align = LW_ALIGN;
-  size_t extra = sizeof(lw_large_t) + (align > LW_ALIGN ? align : 0);
-  if (size > SIZE_MAX / 2 - extra - _lw_g.os_page) {
+  size_t map_size = lw_large_map_size(size, align);
+  if (!map_size) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t map_size = lw_align_up(size + extra, _lw_g.os_page);
   bool dirty = false;
   uint8_t *map = map_size <= LW_ARENA_BLOCK_MAX ? arena_alloc(map_size, &dirty) : NULL;
   bool own_map = map == NULL; /* huge, or the arenas are exhausted */

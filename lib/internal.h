@@ -100,6 +100,14 @@ static inline void lw_unlock(pthread_mutex_t *m) {
   lw_depth_leave();
 }
 void *_lw_signal_alloc(size_t size, size_t align); /* a mapping of its own; NULL + ENOMEM */
+
+/* Bytes of mapping a large block of `size` bytes aligned to `align`
+ * (>= LW_ALIGN) takes, its header included; 0 when that overflows. */
+static inline size_t lw_large_map_size(size_t size, size_t align) {
+  size_t extra = sizeof(lw_large_t) + (align > LW_ALIGN ? align : 0);
+  if (size > SIZE_MAX / 2 - extra - _lw_g.os_page) return 0;
+  return lw_align_up(size + extra, _lw_g.os_page);
+}
 bool _lw_signal_owns(const void *p);
 bool _lw_signal_free(void *p); /* false: not a signal block */
 extern __thread lw_tld_t *_lw_tld;

@@ -31,14 +31,12 @@ static _Atomic unsigned nblocks; /* non-zero slots in blocks[] (0: nothing to lo
 
 void *_lw_signal_alloc(size_t size, size_t align) {
   if (align < LW_ALIGN) align = LW_ALIGN;
-  size_t extra = sizeof(lw_large_t) + (align > LW_ALIGN ? align : 0);
-  if (size > SIZE_MAX / 2 - extra - _lw_g.os_page) {
+  size_t map_size = lw_large_map_size(size, align);
+  uint8_t *map = map_size ? _lw_os_map(map_size) : NULL; /* zeroed: calloc needs nothing more */
+  if (!map) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t map_size = lw_align_up(size + extra, _lw_g.os_page);
-  uint8_t *map = _lw_os_map(map_size); /* zeroed: calloc needs nothing more */
-  if (!map) return NULL;
   uint8_t *p = (uint8_t *)lw_align_up((uintptr_t)map + sizeof(lw_large_t), align);
   lw_large_t *l = (lw_large_t *)(p - sizeof *l); /* read by _lw_big_usable */
   l->map_size = map_size | LW_LARGE_OWN_MAP;
