@@ -4,10 +4,12 @@
  * liblwmalloc-trace.so).
  *
  * Hot path (one call): relaxed load of enabled, thread-local state,
- * xchg on the lane's busy flag, fetch_add on the global sequence number,
+ * a plain store of the lane's busy flag (see busy_set: an xchg where
+ * membarrier is missing), fetch_add on the global sequence number,
  * the CPU counter (see _lwt_now), optional stack walk (unwind.c; unw_backtrace
  * where it falls back) + lock-free intern, varint
- * encoding into a stack buffer, memcpy into the thread's ring. No malloc,
+ * encoding into a stack buffer (pointers as indices into a move-to-front
+ * ring, recorder.h), memcpy into the thread's ring. No malloc,
  * no lock. The writer thread does the rest (writer.c).
  *
  * Nesting: depth 0 -> the thread's normal lane; depth 1 (a signal
