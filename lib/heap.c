@@ -335,16 +335,21 @@ static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
   h->unmerged_bytes += sz - keep;
 }
 
-/* realloc without moving: shrink, or grow into a free next chunk. */
+/* realloc without moving: shrink, or grow into a free next chunk. A block
+ * grown in place keeps 1/8 of slack, and a shrink that leaves no more than
+ * that keeps it: a string appended to a few bytes at a time then merges and
+ * splits its neighbour once per 1/8 of growth instead of on every call
+ * (realloc workload: 285.5M -> 218.5M instructions, peak RSS 16.7 -> 16.5
+ * MB; python3 +0.2 MB). */
 bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
   if (lw_unlikely(lw_reentered())) return false; /* a signal handler's realloc moves */
-  size_t need = chunk_need(size);
+  size_t need = chunk_need(size), roomy = lw_align_up(need + need / 8, LW_ALIGN);
   bool locked = heap_lock(h);
   lw_chunk_t *c = checked_chunk(p);
   size_t sz = lw_chunk_size(c);
   bool ok = true;
   if (need <= sz) {
-    split_tail(h, c, need);
+    if (sz > roomy) split_tail(h, c, need);
   } else {
     lw_chunk_t *n = lw_chunk_next(c);
     size_t nsz = lw_chunk_size(n);
@@ -357,7 +362,7 @@ bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
       c->hdr = lw_hdr_make(c, sz + nsz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
       lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
       h->live_bytes += nsz;
-      split_tail(h, c, need);
+      split_tail(h, c, sz + nsz < roomy ? sz + nsz : roomy);
     } else {
       ok = false;
     }
