@@ -4,8 +4,8 @@
 # records), under `lwtrace record` (with and without stacks) and under
 # heaptrack; medians of RUNS runs. Prints ratios and trace sizes per million
 # recorded events, then the 1-thread vs 2-thread recording check. Modes:
-# lwtrace (stacks on every call, the default), lwtrace-allocstacks (stacks
-# only on calls that return a block), lwtrace-nostacks. Wall time
+# lwtrace (the default: stacks on the calls that return a block),
+# lwtrace-allstacks (a stack on every call, frees too), lwtrace-nostacks. Wall time
 # and CPU time (user+sys of every process involved, writer threads and
 # heaptrack's interpreter included) are both reported: on a loaded machine
 # the CPU ratio is the steadier one.
@@ -99,7 +99,7 @@ run() {
   glibc) /usr/bin/time -f '%e %U %S' -o tm "$@" < s.sql > /dev/null ;;
   lw) LD_PRELOAD=$LWSO /usr/bin/time -f '%e %U %S' -o tm "$@" < s.sql > /dev/null ;;
   lwtrace) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
-  lwtrace-allocstacks) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record --alloc-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
+  lwtrace-allstacks) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record --all-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
   lwtrace-nostacks) /usr/bin/time -f '%e %U %S' -o tm "$LWTRACE" record --no-stacks -o out.lwt.zst -- "$@" < s.sql > /dev/null 2>&1 ;;
   heaptrack) /usr/bin/time -f '%e %U %S' -o tm heaptrack -o "$W/ht" "$@" < s.sql > /dev/null 2>&1 ;;
   esac
@@ -112,7 +112,7 @@ printf '%-15s %-19s %7s %7s %7s %7s %7s %7s %11s %9s %7s\n' workload mode wall_s
   cpu_s xc_glibc xc_lw trace_bytes events MB/Mev
 # The modes of a workload run interleaved (run i of every mode, then run
 # i+1...), so that a change of the machine's load hits them all alike.
-MODES="glibc lw lwtrace lwtrace-allocstacks lwtrace-nostacks"
+MODES="glibc lw lwtrace lwtrace-allstacks lwtrace-nostacks"
 [ $HAVE_HT = 1 ] && MODES="$MODES heaptrack"
 for wl in sqlite3 python3 python3-malloc; do
   for mode in $MODES; do : > runs.$mode; done

@@ -1,5 +1,5 @@
 /* lwtrace: record, inspect and dump lwmalloc allocation traces.
- *   lwtrace record [-o FILE] [--depth N] [--no-stacks] [--alloc-stacks]
+ *   lwtrace record [-o FILE] [--depth N] [--no-stacks] [--all-stacks]
  *                  [--follow-fork] [--follow-exec] -- PROG ARGS...
  *   lwtrace info [--json] FILE
  *   lwtrace dump FILE
@@ -12,7 +12,7 @@
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: lwtrace record [-o FILE] [--depth N] [--no-stacks] [--alloc-stacks] "
+          "usage: lwtrace record [-o FILE] [--depth N] [--no-stacks] [--all-stacks] "
           "[--follow-fork] [--follow-exec] -- PROG ARGS...\n"
           "       lwtrace info [--json] FILE\n"
           "       lwtrace dump FILE\n");

@@ -691,7 +691,7 @@ static int rec_start(const char *path, uint32_t extra_flags) {
   _lwt_unwind_init();
   const char *as = getenv("LW_TRACE_ALLOC_STACKS");
   g.flags = extra_flags | (g.depth ? LWT_FLAG_STACKS : 0) |
-            (g.depth && as && *as == '1' ? LWT_FLAG_ALLOC_STACKS : 0) |
+            (g.depth && !(as && *as == '0') ? LWT_FLAG_ALLOC_STACKS : 0) | /* frees: none by default */
             (opt.follow_fork ? LWT_FLAG_FOLLOW_FORK : 0) |
             (opt.follow_exec ? LWT_FLAG_FOLLOW_EXEC : 0);
   g.t0 = mono_ns(CLOCK_MONOTONIC);

@@ -1,4 +1,4 @@
-/* `lwtrace record [-o FILE] [--depth N] [--no-stacks] [--alloc-stacks]
+/* `lwtrace record [-o FILE] [--depth N] [--no-stacks] [--all-stacks]
  * [--follow-fork] [--follow-exec] -- PROG ARGS...`: runs PROG with liblwmalloc-trace.so
  * preloaded and passes its exit status through (128+signal if killed).
  * The recorder inside PROG reads its settings from LW_TRACE_* variables. */
@@ -52,7 +52,7 @@ static int find_library(char *out, size_t cap) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: lwtrace record [-o FILE] [--depth N] [--no-stacks] [--alloc-stacks] "
+  fprintf(stderr, "usage: lwtrace record [-o FILE] [--depth N] [--no-stacks] [--all-stacks] "
                   "[--follow-fork] [--follow-exec] -- PROG ARGS...\n");
   return 2;
 }
@@ -62,10 +62,11 @@ int lwt_cmd_record(int argc, char **argv) {
       {"output", required_argument, NULL, 'o'}, {"depth", required_argument, NULL, 'd'},
       {"no-stacks", no_argument, NULL, 'n'},    {"follow-fork", no_argument, NULL, 'f'},
       {"follow-exec", no_argument, NULL, 'e'},  {"help", no_argument, NULL, 'h'},
-      {"alloc-stacks", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+      {"alloc-stacks", no_argument, NULL, 'a'}, {"all-stacks", no_argument, NULL, 'A'},
+      {NULL, 0, NULL, 0}};
   const char *output = NULL;
   long depth = -1;
-  int follow_fork = 0, follow_exec = 0, alloc_stacks = 0;
+  int follow_fork = 0, follow_exec = 0, alloc_stacks = 1; /* the default: stacks where a block is returned */
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1) {
@@ -81,7 +82,8 @@ int lwt_cmd_record(int argc, char **argv) {
       break;
     }
     case 'n': depth = 0; break;
-    case 'a': alloc_stacks = 1; break;
+    case 'a': alloc_stacks = 1; break; /* the default; kept for scripts */
+    case 'A': alloc_stacks = 0; break;
     case 'f': follow_fork = 1; break;
     case 'e': follow_exec = 1; break;
     default: return usage();
@@ -133,8 +135,7 @@ int lwt_cmd_record(int argc, char **argv) {
       snprintf(d, sizeof d, "%ld", depth);
       setenv("LW_TRACE_DEPTH", d, 1);
     }
-    if (alloc_stacks) setenv("LW_TRACE_ALLOC_STACKS", "1", 1);
-    else unsetenv("LW_TRACE_ALLOC_STACKS");
+    setenv("LW_TRACE_ALLOC_STACKS", alloc_stacks ? "1" : "0", 1);
     if (follow_fork) setenv("LW_TRACE_FOLLOW_FORK", "1", 1);
     else unsetenv("LW_TRACE_FOLLOW_FORK");
     if (follow_exec) setenv("LW_TRACE_FOLLOW_EXEC", "1", 1);

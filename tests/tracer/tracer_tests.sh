@@ -132,6 +132,13 @@ allocstacks)
   grep -q '^CALL .* free .*stack=' dump.txt && fail "a free has a stack"
   grep -q '^CALL .* malloc .*stack=[1-9]' dump.txt || fail "no malloc has a stack"
   grep '^CALL .* malloc ' dump.txt | grep -v -q 'stack=' && fail "a malloc without a stack"
+  # ... which is the default; --all-stacks gives frees their stacks too
+  "$LWTRACE" record -o d.lwt.zst -- "$PROGS/fidelity" expect.txt || fail "record (default)"
+  "$LWTRACE" dump d.lwt.zst | grep -q '^HEADER version=2\.1 .* flags=0x41 ' || fail "default is not alloc stacks"
+  "$LWTRACE" record --all-stacks -o s.lwt.zst -- "$PROGS/fidelity" expect.txt || fail "record (--all-stacks)"
+  "$LWTRACE" dump s.lwt.zst > all.txt || fail "dump (--all-stacks)"
+  grep -q '^HEADER version=2\.1 .* flags=0x1 ' all.txt || fail "--all-stacks header: $(head -1 all.txt)"
+  grep -q '^CALL .* free .*stack=[1-9]' all.txt || fail "--all-stacks: no free has a stack"
   : ;;
 dlclose)
   # a library loaded and unloaded 200 times while recording (dlclose is
