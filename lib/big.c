@@ -497,13 +497,7 @@ static void big_lock(void) {
 
 void _lw_big_free(void *p) {
   if (_lw_signal_free(p)) return;
-  if (lw_unlikely(lw_reentered())) { /* from a signal handler: the next locker frees it */
-    uintptr_t top = atomic_load_explicit(&deferred, memory_order_relaxed);
-    do *(uintptr_t *)p = top;
-    while (!atomic_compare_exchange_weak_explicit(&deferred, &top, (uintptr_t)p, memory_order_release,
-                                                  memory_order_relaxed));
-    return;
-  }
+  if (lw_unlikely(lw_reentered())) return _lw_signal_defer(&deferred, p); /* the next locker frees it */
   big_lock();
   size_t map_size;
   uint8_t *own = free_locked(p, &map_size);

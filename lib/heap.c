@@ -297,13 +297,7 @@ static lw_chunk_t *checked_chunk(const void *p) {
 }
 
 void _lw_heap_free(lw_heap_t *h, void *p) {
-  if (lw_unlikely(lw_reentered())) { /* from a signal handler: the next locker frees it */
-    uintptr_t top = atomic_load_explicit(&h->deferred, memory_order_relaxed);
-    do *(uintptr_t *)p = top;
-    while (!atomic_compare_exchange_weak_explicit(&h->deferred, &top, (uintptr_t)p, memory_order_release,
-                                                  memory_order_relaxed));
-    return;
-  }
+  if (lw_unlikely(lw_reentered())) return _lw_signal_defer(&h->deferred, p); /* the next locker frees it */
   bool locked = heap_lock(h);
   free_locked(h, p);
   heap_unlock(h, locked);

@@ -110,6 +110,7 @@ static inline size_t lw_large_map_size(size_t size, size_t align) {
 }
 bool _lw_signal_owns(const void *p);
 bool _lw_signal_free(void *p); /* false: not a signal block */
+void _lw_signal_defer(_Atomic(uintptr_t) *stack, void *p); /* a free for the next locker, linked through p */
 extern __thread lw_tld_t *_lw_tld;
 extern lw_tld_t _lw_tld_empty;
 

@@ -60,6 +60,13 @@ bool _lw_signal_owns(const void *p) {
   return false;
 }
 
+void _lw_signal_defer(_Atomic(uintptr_t) *stack, void *p) {
+  uintptr_t top = atomic_load_explicit(stack, memory_order_relaxed);
+  do *(uintptr_t *)p = top;
+  while (!atomic_compare_exchange_weak_explicit(stack, &top, (uintptr_t)p, memory_order_release,
+                                                memory_order_relaxed));
+}
+
 bool _lw_signal_free(void *p) {
   if (lw_likely(atomic_load_explicit(&nblocks, memory_order_relaxed) == 0)) return false;
   for (unsigned i = 0; i < LW_SIGNAL_BLOCKS; i++) {
