@@ -10,6 +10,7 @@
 # heaptrack's interpreter included) are both reported: on a loaded machine
 # the CPU ratio is the steadier one.
 #   bench/trace-overhead.sh [BUILD_DIR (default: build)] [RUNS (default: 3)]
+#   TRACE_OVERHEAD_PART=scalability (or =overhead) runs only that part.
 # The modes run interleaved; on a shared machine prefer more runs (5-9).
 set -eu
 B=$(cd "${1:-build}" && pwd)
@@ -108,6 +109,8 @@ run() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+PART=${TRACE_OVERHEAD_PART:-all}
+if [ "$PART" != scalability ]; then
 printf '%-15s %-19s %7s %7s %7s %7s %7s %7s %11s %9s %7s\n' workload mode wall_s x_glibc x_lw \
   cpu_s xc_glibc xc_lw trace_bytes events MB/Mev
 # The modes of a workload run interleaved (run i of every mode, then run
@@ -148,6 +151,8 @@ for wl in sqlite3 python3 python3-malloc; do
   rm -f out.*.lwt.zst ./*.ht.zst ./*.ht.gz
 done
 echo
+fi
+[ "$PART" = overhead ] && exit 0
 echo "recording scalability: ./tw N = N threads x 2e6 malloc/free each ($(nproc) cores);"
 echo "cpu = all threads (writer included) / N; worker = each worker's own CPU (CLOCK_THREAD_CPUTIME_ID)"
 export TW_OUT="$W/tw.out"
