@@ -5,8 +5,9 @@
  *
  * Hot path (one call): relaxed load of enabled, thread-local state,
  * a plain store of the lane's busy flag (see busy_set: an xchg where
- * membarrier is missing), fetch_add on the global sequence number,
- * the CPU counter (see _lwt_now), optional stack walk (unwind.c; unw_backtrace
+ * membarrier is missing), the lane's floor, the CPU counter as the order
+ * key and the time (see "order keys"; no line shared with another
+ * thread is written), optional stack walk (unwind.c; unw_backtrace
  * where it falls back) + lock-free intern, varint
  * encoding into a stack buffer (pointers as indices into a move-to-front
  * ring, recorder.h), memcpy into the thread's ring. No malloc,
@@ -59,6 +60,8 @@ typedef struct tstate_s {
   int exited;          /* past its pthread key destructor: orphan lane */
   int need_start;      /* THREAD_START not yet written to lane[0] */
   uint32_t tid;
+  lwt_lane_t *owned;   /* lane whose floor _lw_trace_enter took (token bit TOK_OWN) */
+  unsigned owned_epoch;
 } tstate_t;
 
 static __thread tstate_t ts __attribute__((tls_model("initial-exec")));
@@ -118,10 +121,33 @@ static inline uint64_t now_ns(void) {
   return mono_ns(CLOCK_MONOTONIC) - g.t0;
 }
 
+/* The time of a counter reading t already taken (an order key): no
+ * second read of the counter. */
+static inline uint64_t ticks_ns(uint64_t t) {
+#if defined(CLK_COUNTER) && defined(__SIZEOF_INT128__)
+  unsigned s = atomic_load_explicit(&g.clk_seq, memory_order_acquire);
+  uint64_t mult = atomic_load_explicit(&g.clk_mult, memory_order_relaxed);
+  if (mult && !(s & 1)) {
+    uint64_t bt = atomic_load_explicit(&g.clk_base_ticks, memory_order_relaxed);
+    uint64_t bn = atomic_load_explicit(&g.clk_base_ns, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&g.clk_seq, memory_order_relaxed) == s && t >= bt)
+      return bn + (uint64_t)(((unsigned __int128)(t - bt) * mult) >> 32);
+  }
+#else
+  (void)t;
+#endif
+  return mono_ns(CLOCK_MONOTONIC) - g.t0;
+}
+
 uint64_t _lwt_now(void) { return now_ns(); }
+
+static int key_counter_fast(void);
+static inline uint64_t key_ticks_read(void);
 
 /* At start: is the counter the kernel's own clock here? */
 static void clk_setup(void) {
+  g.key_ticks = 0;
   atomic_store(&g.clk_mult, 0);
   g.clk_usable = 0;
   g.clk_t0_ticks = g.clk_t0_ns = 0;
@@ -135,8 +161,17 @@ static void clk_setup(void) {
     (void)!read(fd, cs, sizeof cs - 1);
     close(fd);
   }
-  g.clk_usable = strncmp(cs, CLK_COUNTER, strlen(CLK_COUNTER)) == 0 ||
-                 (e && strcmp(e, "counter") == 0);
+  int kernel_clock = strncmp(cs, CLK_COUNTER, strlen(CLK_COUNTER)) == 0;
+  g.clk_usable = kernel_clock || (e && strcmp(e, "counter") == 0);
+  /* order keys from the counter only where the kernel itself keeps time
+   * with it (it then checked that every CPU's counter agrees) and one
+   * tick is under a nanosecond (see "order keys" below) */
+  g.key_ticks = kernel_clock && key_counter_fast();
+#endif
+  const char *k = getenv("LW_TRACE_KEYS"); /* tests: force one source */
+  if (k && strcmp(k, "shared") == 0) g.key_ticks = 0;
+#if defined(CLK_COUNTER) && defined(__SIZEOF_INT128__)
+  if (k && strcmp(k, "counter") == 0) g.key_ticks = 1;
 #endif
 }
 
@@ -178,9 +213,122 @@ uint32_t _lwt_gettid(void) {
 
 void _lwt_set_internal(int on) { ts.internal += on ? 1 : -1; }
 
-static uint64_t next_seq(void) {
+/* ---- order keys ------------------------------------------------------------
+ * Every lane record carries an order key; the writer merges the lanes by
+ * (key, lane id, place in the lane) and numbers the records 1, 2, 3... in
+ * that order: the seq of the file (writer.c, "the merge"). Keys are the CPU
+ * counter (g.key_ticks), read in order with the memory accesses around it
+ * (x86: lfence; rdtsc, plus the compiler barrier; aarch64: dsb; isb; mrs),
+ * so that no hook writes a shared line: a shared counter (g.seq, the old
+ * sequence number) bounced between the cores on every call and made two
+ * recording threads ~1.2-1.3x slower per call than one. Where the counter
+ * cannot serve, the keys are that shared counter (correct, as before).
+ *
+ * Causality (the invariant the merge relies on): a block freed by thread A
+ * and returned by thread B's malloc must sort free first. A's free takes
+ * its key in _lw_trace_enter, before the real free: the read executes
+ * after every earlier instruction (lfence) and before any later store
+ * becomes visible (stores retire after it). B's malloc takes its key
+ * after the real malloc returned, after every load of it completed. B's
+ * malloc can only return the block after it observed a store A's free
+ * made, so A's read happened before that store was visible, which was
+ * before B's load, before B's read: A's key < B's key on a counter that is
+ * one clock for every core (the kernel's clocksource is that counter:
+ * `tsc` / `arch_sys_counter`, which it only keeps after checking the
+ * cores agree). The path between the two reads is hundreds of cycles, so
+ * a counter of >= 1 GHz cannot give both the same value; slower counters
+ * (most aarch64 systems: 24-100 MHz; qemu) use the shared counter. The
+ * same argument orders an allocation before a free of its block by
+ * another thread (the pointer is handed over after the hook returned),
+ * and realloc: its free key in _lw_trace_enter, its allocation key after
+ * it returned, both points numbered by the merge (seq and free_seq).
+ *
+ * The writer must know when no key below some bound W can still arrive:
+ * a producer holding a key not yet in its ring shows it in its lane's
+ * floor (<= the key). See _lwt_key_fence and writer.c for the bound. */
+#define TOK_KEY ((1ull << 62) - 1)
+#define TOK_OWN (1ull << 62)  /* _lw_trace_enter set t->owned's floor */
+#define TOK_SLOW (1ull << 63) /* _lw_trace_enter counted itself in g.slow_keys */
+
+static inline __attribute__((unused)) uint64_t key_ticks_read(void) {
+#if defined(__x86_64__)
+  uint32_t lo, hi;
+  __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+  return ((uint64_t)hi << 32 | lo) & TOK_KEY;
+#elif defined(__aarch64__)
+  uint64_t v;
+  __asm__ __volatile__("dsb ish\n\tisb\n\tmrs %0, cntvct_el0" : "=r"(v) : : "memory");
+  return v & TOK_KEY;
+#else
+  return 0;
+#endif
+}
+
+static __attribute__((unused)) int key_counter_fast(void) {
+#if defined(__x86_64__)
+  return 1; /* an invariant TSC (the kernel's clocksource) runs at >= 1 GHz */
+#elif defined(__aarch64__)
+  uint64_t f;
+  __asm__ __volatile__("mrs %0, cntfrq_el0" : "=r"(f));
+  return f >= 1000000000ull;
+#else
+  return 0;
+#endif
+}
+
+static inline uint64_t key_read(void) {
+  if (g.key_ticks) return key_ticks_read();
   return atomic_fetch_add_explicit(&g.seq, 1, memory_order_relaxed) + 1;
 }
+
+uint64_t _lwt_key_bound(void) {
+  if (!g.key_ticks) return atomic_load(&g.seq) + 1;
+  uint64_t k = key_ticks_read();
+  atomic_signal_fence(memory_order_seq_cst);
+#if defined(__x86_64__)
+  __asm__ __volatile__("lfence" : : : "memory"); /* the fence below comes after the read */
+#elif defined(__aarch64__)
+  __asm__ __volatile__("isb" : : : "memory");
+#endif
+  return k;
+}
+
+/* floor_take before a producer reads a key (returns 1 if it set the floor,
+ * 0 if one is set already: a signal handler inside an enter/call window
+ * of its thread, whose keys are above that floor). The store then the
+ * read is the same store-load pattern as busy_set, fenced the same way:
+ * with membarrier registered a plain store, and the writer's
+ * _lwt_key_fence runs membarrier after it read its bound T: if the
+ * producer's barrier point came after the floor store, the writer sees
+ * the floor; if before, the producer's key is read after the writer's T
+ * and is >= T. Without membarrier a seq_cst store and a fence. The
+ * writer reads the floor, then head (acquire): a floor seen cleared means
+ * the record put before the clear (release) is in the ring. */
+static inline int floor_take(lwt_lane_t *l) {
+  if (atomic_load_explicit(&l->floor, memory_order_relaxed)) return 0;
+  uint64_t f = l->key_hi ? l->key_hi : 1;
+  if (atomic_load_explicit(&g.asym_fence, memory_order_relaxed)) {
+    atomic_store_explicit(&l->floor, f, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+  } else {
+    atomic_store(&l->floor, f);
+  }
+  return 1;
+}
+
+static inline void floor_drop(lwt_lane_t *l) {
+  atomic_store_explicit(&l->floor, 0, memory_order_release);
+}
+
+/* A key taken with the floor held; key_hi only grows (a handler's larger
+ * key lost to the interrupted update only makes a later floor lower). */
+static inline uint64_t key_take(lwt_lane_t *l) {
+  uint64_t k = key_read();
+  if (k > l->key_hi) l->key_hi = k;
+  return k;
+}
+
+void _lwt_key_fence(void);
 
 /* ---- the busy flag --------------------------------------------------------
  * The invariant above is a store-then-load on each side (producer: busy =
@@ -211,7 +359,10 @@ static int asym_register(void) {
   return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 static void asym_heavy_fence(void) {
-  if (!atomic_load(&g.asym_fence)) return;
+  if (!atomic_load(&g.asym_fence)) {
+    atomic_thread_fence(memory_order_seq_cst);
+    return;
+  }
   if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
   /* cannot fail once registered; in case it does, the slower global form,
    * and failing that a pause far longer than a producer's few
@@ -222,8 +373,10 @@ static void asym_heavy_fence(void) {
 }
 #else
 static int asym_register(void) { return 0; }
-static void asym_heavy_fence(void) {}
+static void asym_heavy_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 #endif
+
+void _lwt_key_fence(void) { asym_heavy_fence(); }
 
 static inline void busy_set(lwt_lane_t *l) {
   if (atomic_load_explicit(&g.asym_fence, memory_order_relaxed)) {
@@ -245,7 +398,9 @@ static int lane_setup(lwt_lane_t *l, uint32_t tid) {
   }
   l->tid = tid;
   l->id = atomic_fetch_add(&g.next_lane_id, 1);
-  l->prev_seq = l->prev_time = l->prev_ptr = l->prev_stack = 0;
+  l->prev_key = l->prev_time = l->prev_ptr = l->prev_stack = 0;
+  atomic_store(&l->floor, 0);
+  l->key_hi = g.key_ticks ? key_ticks_read() : atomic_load(&g.seq);
   lwt_mtf_reset(&l->cache);
   lwt_mtf_reset(&l->stacks);
   l->lost = 0;
@@ -436,17 +591,20 @@ static void rec_simple(lwt_lane_t *l, unsigned tag, const uint8_t *extra, size_t
                        int may_wait) {
   uint8_t b[LWT_MAX_RECORD + 32], *p = b;
   p = rec_tid(l, p);
-  uint64_t seq = next_seq(), now = _lwt_now() >> g.time_shift;
+  int own = floor_take(l);
+  uint64_t key = key_take(l);
+  uint64_t now = (g.key_ticks ? ticks_ns(key) : now_ns()) >> g.time_shift;
   if (now < l->prev_time) now = l->prev_time; /* counter and clock_gettime may differ by a unit */
   *p++ = (uint8_t)tag;
-  p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
+  p = lwt_put_svarint(p, (int64_t)(key - l->prev_key));
   p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
   if (nextra) memcpy(p, extra, nextra);
   p += nextra;
   if (lane_put(l, b, (size_t)(p - b), may_wait)) {
-    l->prev_seq = seq;
+    l->prev_key = key;
     l->prev_time = now;
   }
+  if (own) floor_drop(l);
 }
 
 static void thread_start_record(tstate_t *t, lwt_lane_t *l) {
@@ -469,27 +627,68 @@ uint64_t _lw_trace_enter(void) {
   if (t->internal) return 0;
   /* a thread's first call may be a free: write THREAD_START before its
    * token is taken, so that START sorts first by seq too */
-  if ((!t->lane[0] || t->epoch != atomic_load_explicit(&g.epoch, memory_order_relaxed)) &&
-      !t->exited && t->depth == 0)
-    rec_end(t, rec_begin(t));
-  return next_seq();
+  unsigned ep = atomic_load_explicit(&g.epoch, memory_order_relaxed);
+  if ((!t->lane[0] || t->epoch != ep) && !t->exited && t->depth == 0) rec_end(t, rec_begin(t));
+  lwt_lane_t *l = t->lane[0];
+  if (__builtin_expect(l && t->depth == 0 && !t->exited && t->epoch == ep, 1)) {
+    /* the key is held across the real free: its floor is the key itself
+     * once read, so the writer's bound is not held back further */
+    int own = floor_take(l);
+    uint64_t k = key_take(l);
+    if (!own) return k;
+    atomic_store_explicit(&l->floor, k ? k : 1, memory_order_relaxed);
+    t->owned = l;
+    t->owned_epoch = ep;
+    return k | TOK_OWN;
+  }
+  /* a handler inside the recorder, a thread past its exit, no lane: rare */
+  atomic_fetch_add(&g.slow_keys, 1);
+  return key_read() | TOK_SLOW;
+}
+
+/* The end of an _lw_trace_enter token's window, recorded or not. */
+static inline void token_done(tstate_t *t, uint64_t token) {
+  if (token & TOK_OWN) {
+    lwt_lane_t *o = t->owned;
+    t->owned = NULL;
+    /* lanes reset since (stop/start): the floor was cleared then and the
+     * lane may be another thread's now */
+    if (o && t->owned_epoch == atomic_load_explicit(&g.epoch, memory_order_relaxed)) floor_drop(o);
+  } else if (token & TOK_SLOW) {
+    atomic_fetch_sub(&g.slow_keys, 1);
+  }
 }
 
 void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, const void *out,
                     uint64_t token) {
-  if (!atomic_load_explicit(&g.enabled, memory_order_relaxed)) return;
   tstate_t *t = &ts;
-  if (t->internal || op == 0 || op >= LW_OP_LIMIT) return;
+  if (__builtin_expect(!atomic_load_explicit(&g.enabled, memory_order_relaxed) || t->internal ||
+                       op == 0 || op >= LW_OP_LIMIT, 0)) {
+    if (token) token_done(t, token);
+    return;
+  }
   lwt_lane_t *l = rec_begin(t);
   if (l) {
+    /* keys: a free's from the token (taken before the real free), an
+     * allocation's now (after it returned); the floor covers the fresh
+     * reads (or is held already by the token's window) */
     uint64_t seq, free_seq = 0;
-    if (lwt_op_frees(op)) {
-      free_seq = token ? token : next_seq();
-      seq = lwt_op_has_free_seq(op) ? next_seq() : free_seq;
+    int own = 0;
+    if (lwt_op_frees(op) && token) {
+      free_seq = token & TOK_KEY;
+      if (lwt_op_has_free_seq(op)) {
+        own = floor_take(l);
+        seq = key_take(l);
+      } else {
+        seq = free_seq;
+      }
     } else {
-      seq = next_seq();
+      own = floor_take(l);
+      seq = key_take(l);
+      if (lwt_op_frees(op)) free_seq = seq;
+      if (lwt_op_has_free_seq(op)) seq = key_take(l);
     }
-    uint64_t now = now_ns() >> g.time_shift;
+    uint64_t now = (g.key_ticks ? ticks_ns(seq) : now_ns()) >> g.time_shift;
     if (now < l->prev_time) now = l->prev_time; /* counter and clock_gettime may differ by a unit */
     int stacks = (g.flags & LWT_FLAG_STACKS) != 0;
     uint32_t stack = 0;
@@ -508,7 +707,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
     p = rec_tid(l, p);
     uint8_t *tag = p++;
     *tag = (uint8_t)op;
-    p = lwt_put_svarint(p, (int64_t)(seq - l->prev_seq - 1));
+    p = lwt_put_svarint(p, (int64_t)(seq - l->prev_key));
     p = lwt_put_svarint(p, (int64_t)(now - l->prev_time));
     if (lwt_op_has_size(op)) p = lwt_put_varint(p, size);
     if (lwt_op_has_align(op)) p = lwt_put_varint(p, align);
@@ -539,7 +738,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
       }
       ptr = pout;
     }
-    if (lwt_op_has_free_seq(op)) p = lwt_put_varint(p, seq - free_seq);
+    if (lwt_op_has_free_seq(op)) p = lwt_put_svarint(p, (int64_t)(seq - free_seq));
     int shit = -1;
     if (stacks) {
       shit = lwt_mtf_find(&l->stacks, stack);
@@ -547,7 +746,7 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
                                        : lwt_zigzag((int64_t)(stack - l->prev_stack)) + LWT_PTR_CACHE);
     }
     if (lane_put(l, b, (size_t)(p - b), 1)) {
-      l->prev_seq = seq;
+      l->prev_key = seq;
       l->prev_time = now;
       l->prev_ptr = ptr;
       if (has_in) lwt_mtf_touch(&l->cache, pin, hin);
@@ -557,7 +756,9 @@ void _lw_trace_call(unsigned op, uint64_t size, uint64_t align, const void *in, 
         lwt_mtf_touch(&l->stacks, stack, shit);
       }
     }
+    if (own) floor_drop(l);
   }
+  if (token) token_done(t, token);
   rec_end(t, l);
 }
 
@@ -655,6 +856,7 @@ static void reset_lanes(void) {
     lwt_lane_t *l = &g.lanes[i];
     atomic_store(&l->tail, atomic_load(&l->head));
     atomic_store(&l->busy, 0);
+    atomic_store(&l->floor, 0);
     atomic_store(&l->state, LANE_FREE);
     l->records = l->lost = 0;
   }
@@ -772,6 +974,8 @@ static void fork_child(void) {
   _lwt_set_internal(1);
   g.flags = (g.flags & ~(uint32_t)LWT_FLAG_EXEC_IMAGE) | LWT_FLAG_FORK_CHILD;
   g.pid = getpid();
+  atomic_store(&g.slow_keys, 0); /* the threads that held them are gone */
+  t->owned = NULL;
   reset_lanes(); /* other threads' lanes do not exist here */
   _lwt_stacks_reset_emitted();
   _lwt_modules_forget();

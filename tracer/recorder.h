@@ -128,11 +128,16 @@ typedef struct lwt_lane_s {
   _Alignas(LWT_LINE) _Atomic uint64_t head;
   _Atomic int state;     /* enum lane_state; FREE -> LIVE by the producer's CAS */
   _Atomic int busy;      /* producer is inside a record (see lwt_rec_stop) */
+  /* Order keys (recorder.c, "order keys"): floor != 0 while the producer
+   * holds a key not yet put into a ring, and is <= that key; key_hi is
+   * the largest key the producer has read (the floor it stores first). */
+  _Atomic uint64_t floor;
+  uint64_t key_hi;
   uint8_t *ring;
   uint32_t cap;          /* power of two */
   uint32_t tid;          /* thread writing into the lane */
   uint64_t id;           /* lane id in the file; never reused in one file */
-  uint64_t prev_seq, prev_time, prev_ptr, prev_stack; /* delta state (time in units) */
+  uint64_t prev_key, prev_time, prev_ptr, prev_stack; /* delta state (time in units) */
   lwt_mtf_t cache;       /* recent pointers (trace_format.h's lwt_ptr_cache_t) */
   lwt_mtf_t stacks;      /* recent stack ids */
   uint64_t lost;         /* records dropped, not yet reported by LOST */
@@ -142,9 +147,10 @@ typedef struct lwt_lane_s {
 } lwt_lane_t;
 
 /* Cache lines: the fields every hook reads (first line) change only at
- * start/stop/fork; seq, which every hook increments, has a line of its
- * own, and so do the rarely written counters, so that no thread's
- * increment evicts what the other threads read on every call. */
+ * start/stop/fork; seq, which every hook increments only where order keys
+ * cannot come from the CPU counter, has a line of its own, and so do the
+ * rarely written counters, so that no thread's increment evicts what the
+ * other threads read on every call. */
 typedef struct lwt_global_s {
   _Alignas(LWT_LINE) _Atomic int enabled; /* hooks record */
   _Atomic unsigned epoch;       /* bumped on start/fork: threads drop cached lanes */
@@ -154,7 +160,10 @@ typedef struct lwt_global_s {
   uint32_t flags;               /* LWT_FLAG_* of the header */
   _Atomic int writer_running;
   _Atomic int asym_fence;       /* membarrier registered: busy_set needs no fence (recorder.c) */
-  _Alignas(LWT_LINE) _Atomic uint64_t seq; /* last sequence number handed out */
+  int key_ticks;                /* order keys are CPU counter ticks (else: the shared counter) */
+  /* the shared counter: order keys where the CPU counter cannot serve
+   * (key_ticks 0); written by every hook then, never otherwise */
+  _Alignas(LWT_LINE) _Atomic uint64_t seq;
   /* The clock (recorder.c, _lwt_now): ns since t0 = clk_base_ns +
    * (counter - clk_base_ticks) * clk_mult / 2^32, refitted by the writer
    * every tick under the seqlock clk_seq (odd while it writes); clk_mult 0
@@ -169,6 +178,7 @@ typedef struct lwt_global_s {
   _Atomic int writer_stop;
   _Atomic int wake;             /* futex word: a lane is half full */
   _Atomic uint64_t waits;       /* times a producer waited for ring space */
+  _Atomic int slow_keys;        /* keys held outside any lane's floor (recorder.c) */
   uint64_t t0_real;
   int fd;
   int pid;
@@ -182,6 +192,12 @@ extern lwt_global_t _lwt_g;
 
 /* recorder.c */
 uint64_t _lwt_now(void);          /* CLOCK_MONOTONIC ns since t0 */
+/* Writer: a bound T such that every order key read from now on is >= T
+ * (once the writer's fence below has run). */
+uint64_t _lwt_key_bound(void);
+/* Writer, between _lwt_key_bound and reading the lanes' floors: makes
+ * every producer's earlier floor store visible, or its later key >= T. */
+void _lwt_key_fence(void);
 void _lwt_clock_fit(void);        /* writer, every tick: refits the counter to the clock */
 uint32_t _lwt_gettid(void);
 void _lwt_set_internal(int on);   /* this thread's allocations are not recorded */

@@ -104,6 +104,8 @@ static void wr_record(unsigned tag, const buf_t *payload) {
   buf_put(&wr.raw, payload->p, payload->len);
 }
 
+static uint64_t wr_seq; /* numbers given by the merge (below): the seq of the file */
+
 static buf_t scratch;
 static buf_t *wr_payload(void) {
   scratch.len = 0;
@@ -253,7 +255,7 @@ static void wr_header(void) {
   if (_lwt_g.flags & LWT_FLAG_FORK_CHILD) {
     p = wr_payload();
     buf_varint(p, _lwt_now());
-    buf_varint(p, atomic_load(&_lwt_g.seq));
+    buf_varint(p, wr_seq);
     buf_varint(p, (uint64_t)getppid());
     buf_varint(p, (uint64_t)getpid());
     wr_record(LWT_TAG_FORK, p);
@@ -303,7 +305,7 @@ static void wr_snapshot(void) {
   lw_stats(&st);
   buf_t *p = wr_payload();
   buf_varint(p, _lwt_now());
-  buf_varint(p, atomic_load(&_lwt_g.seq));
+  buf_varint(p, wr_seq);
   buf_varint(p, st.live_bytes);
   buf_varint(p, st.mapped_bytes);
   buf_varint(p, st.committed_bytes);
@@ -339,16 +341,199 @@ static void wr_thread_names(void) {
   }
 }
 
-/* Copies one varint from [*pp, end) to b, which has room (reserved by
- * wr_chunk for the whole chunk). */
-static inline void wr_copy_varint(const uint8_t **pp, const uint8_t *end, buf_t *b) {
+/* ---- the merge ----------------------------------------------------------
+ * Lane records carry order keys (recorder.c, "order keys"), not sequence
+ * numbers. Each tick the writer:
+ *  1. reads a bound T (_lwt_key_bound), fences (_lwt_key_fence), then each
+ *     lane's floor and then its head. W = min(T, the floors seen): every
+ *     key below W is in the bytes up to the heads just read (a producer
+ *     whose floor was not seen reads its key after T; one whose floor was
+ *     seen holds keys >= it; a floor seen cleared was cleared after its
+ *     record was put, release/acquire). While a key is held outside any
+ *     lane (g.slow_keys, rare) W does not move. A floor unchanged for
+ *     WR_STALE_TICKS ticks (a thread that left an enter/call window by
+ *     longjmp) is ignored.
+ *  2. appends the lanes' new bytes to their stages (writer memory: a
+ *     producer never waits on the merge), parsing each record's keys;
+ *  3. numbers every point (a record's key; a realloc's free key too) below
+ *     W in (key, lane slot, place in the lane) order: seq 1, 2, 3...;
+ *  4. writes each lane's longest numbered prefix as a CHUNK in the format
+ *     of 2.1, dseq and seq - free_seq recomputed from the numbers.
+ * A point whose key is below a W already passed (only after an ignored
+ * stale floor) is numbered when it arrives. The file is unchanged: seq is
+ * dense, unique, and orders a free before any reuse of its block. */
+#define WR_STALE_TICKS 100
+
+typedef struct smeta_s {
+  uint64_t key, fkey; /* order keys; fkey: a realloc's free point */
+  uint64_t seq, fseq; /* numbers given by the merge (0: not yet) */
+  uint32_t off, len;  /* the record's bytes in the stage */
+  uint8_t npts;       /* 0 (LOST, TID), 1, or 2 (realloc, reallocarray) */
+} smeta_t;
+
+typedef struct stage_s {
+  buf_t b;            /* lane bytes drained, not yet written */
+  smeta_t *m;
+  size_t nm, capm;
+  uint64_t id;        /* lane id of these bytes */
+  uint32_t tid;
+  int live;           /* holds a lane id's state */
+  uint64_t rkey;      /* the producer's delta base: key of the last record parsed */
+  uint64_t fprev;     /* the file's delta base: seq of the last record written */
+  uint64_t floor_seen;
+  unsigned floor_ticks;
+} stage_t;
+
+typedef struct point_s {
+  uint64_t key;
+  uint32_t rec;   /* index into the stage's metas */
+  uint32_t which; /* 0: the free point of a realloc, 1: the record's own */
+} point_t;
+
+static stage_t *stg;        /* LWT_MAX_LANES, allocated at the first drain */
+static point_t *pts;        /* points being numbered, lane by lane */
+static size_t npts_cap;
+static size_t seg_lo[LWT_MAX_LANES], seg_hi[LWT_MAX_LANES];
+static uint64_t wr_w_done;  /* every key below it is numbered */
+static unsigned slow_ticks;
+
+static inline uint64_t rd_varint(const uint8_t **pp) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  unsigned sh = 0;
+  do {
+    v |= (uint64_t)(*p & 0x7f) << sh;
+    sh += 7;
+  } while (*p++ & 0x80);
+  *pp = p;
+  return v;
+}
+
+/* Parses the records of st->b from byte `from` on (our producers' bytes:
+ * well-formed) into metas. */
+static int stage_parse(stage_t *st, size_t from) {
+  int stacks = (_lwt_g.flags & LWT_FLAG_STACKS) != 0;
+  const uint8_t *p = st->b.p + from, *end = st->b.p + st->b.len;
+  while (p < end) {
+    if (st->nm == st->capm) {
+      size_t cap = st->capm ? st->capm * 2 : 1024;
+      smeta_t *nm = realloc(st->m, cap * sizeof *nm);
+      if (!nm) return -1;
+      st->m = nm;
+      st->capm = cap;
+    }
+    smeta_t *m = &st->m[st->nm++];
+    memset(m, 0, sizeof *m);
+    const uint8_t *r = p;
+    unsigned tag = *p++;
+    if (tag == LWT_LTAG_LOST || tag == LWT_LTAG_TID) {
+      rd_varint(&p);
+    } else {
+      m->npts = 1;
+      st->rkey += (uint64_t)lwt_unzigzag(rd_varint(&p));
+      m->key = m->fkey = st->rkey;
+      rd_varint(&p); /* dtime */
+      if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
+        unsigned op = tag & LWT_CALL_OP_MASK;
+        if (lwt_op_has_size(op)) rd_varint(&p);
+        if (lwt_op_has_align(op)) rd_varint(&p);
+        if (lwt_op_has_in(op)) (tag & LWT_CALL_IN_HIT) ? (void)p++ : (void)rd_varint(&p);
+        if (lwt_op_has_out(op)) (tag & LWT_CALL_OUT_HIT) ? (void)p++ : (void)rd_varint(&p);
+        if (lwt_op_has_free_seq(op)) {
+          int64_t d = lwt_unzigzag(rd_varint(&p));
+          m->fkey = d > 0 ? m->key - (uint64_t)d : m->key; /* never after its own key */
+          m->npts = 2;
+        }
+        if (stacks) rd_varint(&p);
+      } else if (tag < LWT_LTAG_THREAD_START) {
+        for (int i = 0; i < 3; i++) rd_varint(&p);
+      } else if (tag == LWT_LTAG_THREAD_START) {
+        p += 1 + *p;
+      }
+      /* below a bound already passed: numbered on arrival */
+      if (m->npts == 2 && m->fkey < wr_w_done) m->fseq = ++wr_seq;
+      if (m->key < wr_w_done) m->seq = ++wr_seq;
+    }
+    m->off = (uint32_t)(r - st->b.p);
+    m->len = (uint32_t)(p - r);
+  }
+  return 0;
+}
+
+static inline int point_before(const point_t *a, const point_t *b) {
+  return a->key < b->key || (a->key == b->key && (a->rec < b->rec || (a->rec == b->rec && a->which < b->which)));
+}
+
+/* Numbers every point below w, lanes merged by (key, slot, place). */
+static void stage_number(uint64_t w) {
+  size_t n = 0;
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+    stage_t *st = &stg[i];
+    seg_lo[i] = seg_hi[i] = n;
+    if (!st->live || st->nm == 0) continue;
+    for (size_t k = 0; k < st->nm; k++) {
+      smeta_t *m = &st->m[k];
+      for (unsigned which = 0; which < 2; which++) {
+        if (m->npts == 0 || (which == 0 && m->npts < 2)) continue;
+        uint64_t key = which ? m->key : m->fkey;
+        if ((which ? m->seq : m->fseq) || key >= w) continue;
+        if (n == npts_cap) {
+          size_t cap = npts_cap ? npts_cap * 2 : 4096;
+          point_t *np = realloc(pts, cap * sizeof *np);
+          if (!np) return;
+          pts = np;
+          npts_cap = cap;
+        }
+        /* insertion sort: a lane's keys are nearly in order */
+        point_t x = {key, (uint32_t)k, which};
+        size_t j = n++;
+        while (j > seg_lo[i] && point_before(&x, &pts[j - 1])) {
+          pts[j] = pts[j - 1];
+          j--;
+        }
+        pts[j] = x;
+      }
+    }
+    seg_hi[i] = n;
+  }
+  /* k-way merge: the smallest head among the lanes' runs */
+  size_t head[LWT_MAX_LANES];
+  unsigned act[LWT_MAX_LANES], nact = 0;
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++)
+    if (seg_hi[i] > seg_lo[i]) {
+      head[i] = seg_lo[i];
+      act[nact++] = i;
+    }
+  while (nact) {
+    unsigned best = 0;
+    for (unsigned a = 1; a < nact; a++) {
+      uint64_t ka = pts[head[act[a]]].key, kb = pts[head[act[best]]].key;
+      if (ka < kb || (ka == kb && act[a] < act[best])) best = a;
+    }
+    unsigned i = act[best];
+    point_t *x = &pts[head[i]++];
+    smeta_t *m = &stg[i].m[x->rec];
+    if (x->which)
+      m->seq = ++wr_seq;
+    else
+      m->fseq = ++wr_seq;
+    if (head[i] == seg_hi[i]) act[best] = act[--nact];
+  }
+}
+
+/* Copies one varint from [*pp, ...) to b, which has room. */
+static inline void wr_copy_varint(const uint8_t **pp, buf_t *b) {
   const uint8_t *p = *pp;
   uint8_t *d = b->p + b->len;
   do {
     *d++ = *p;
-  } while ((*p++ & 0x80) && p < end);
+  } while (*p++ & 0x80);
   b->len = (size_t)(d - b->p);
   *pp = p;
+}
+
+static inline void wr_put_varint(buf_t *b, uint64_t v) {
+  b->len = (size_t)(lwt_put_varint(b->p + b->len, v) - b->p);
 }
 
 static inline void wr_copy_bytes(buf_t *b, const uint8_t *src, size_t n) {
@@ -356,46 +541,55 @@ static inline void wr_copy_bytes(buf_t *b, const uint8_t *src, size_t n) {
   b->len += n;
 }
 
-/* Writes one CHUNK: the lane's records split into the LWT_COL_* columns
- * (trace_format.h). The bytes come from our own producers: well-formed. */
-static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
-  const uint8_t *end = p + n;
+/* Writes the stage's first nrec records as one CHUNK, split into the
+ * LWT_COL_* columns (trace_format.h), with the merge's numbers. */
+static void wr_chunk(stage_t *st, size_t nrec) {
   int stacks = (_lwt_g.flags & LWT_FLAG_STACKS) != 0;
   buf_t *cq = &wr.col[LWT_COL_SEQ], *ct = &wr.col[LWT_COL_TIME], *cp = &wr.col[LWT_COL_PTR],
         *cs = &wr.col[LWT_COL_STACK], *cz = &wr.col[LWT_COL_SIZE], *cr = &wr.col[LWT_COL_TAG];
+  size_t n = nrec ? st->m[nrec - 1].off + st->m[nrec - 1].len : 0;
   for (int i = 0; i < LWT_NCOLS; i++) {
     wr.col[i].len = 0;
-    if (buf_reserve(&wr.col[i], n) < 0) return; /* out of memory: chunk lost */
+    /* a number may take more bytes than the key delta it replaces */
+    if (buf_reserve(&wr.col[i], n + 2 * LWT_VARINT_MAX * nrec) < 0) return; /* out of memory: chunk lost */
   }
-  while (p < end) {
+  for (size_t k = 0; k < nrec; k++) {
+    const smeta_t *m = &st->m[k];
+    const uint8_t *p = st->b.p + m->off;
     unsigned tag = *p++;
     cr->p[cr->len++] = (uint8_t)tag;
     if (tag == LWT_LTAG_LOST || tag == LWT_LTAG_TID) {
-      wr_copy_varint(&p, end, cr);
+      wr_copy_varint(&p, cr);
       continue;
     }
-    wr_copy_varint(&p, end, cq); /* dseq */
-    wr_copy_varint(&p, end, ct); /* dtime */
+    rd_varint(&p); /* the key delta: replaced by the number */
+    uint8_t *d = cq->p + cq->len;
+    cq->len = (size_t)(lwt_put_svarint(d, (int64_t)(m->seq - st->fprev - 1)) - cq->p);
+    st->fprev = m->seq;
+    wr_copy_varint(&p, ct); /* dtime */
     if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
       unsigned op = tag & LWT_CALL_OP_MASK;
-      if (lwt_op_has_size(op)) wr_copy_varint(&p, end, cz);
-      if (lwt_op_has_align(op)) wr_copy_varint(&p, end, cz);
+      if (lwt_op_has_size(op)) wr_copy_varint(&p, cz);
+      if (lwt_op_has_align(op)) wr_copy_varint(&p, cz);
       if (lwt_op_has_in(op)) {
         if (tag & LWT_CALL_IN_HIT)
           cp->p[cp->len++] = *p++;
         else
-          wr_copy_varint(&p, end, cp);
+          wr_copy_varint(&p, cp);
       }
       if (lwt_op_has_out(op)) {
         if (tag & LWT_CALL_OUT_HIT)
           cp->p[cp->len++] = *p++;
         else
-          wr_copy_varint(&p, end, cp);
+          wr_copy_varint(&p, cp);
       }
-      if (lwt_op_has_free_seq(op)) wr_copy_varint(&p, end, cz);
-      if (stacks) wr_copy_varint(&p, end, cs);
+      if (lwt_op_has_free_seq(op)) {
+        rd_varint(&p);
+        wr_put_varint(cz, m->seq - m->fseq); /* the free point sorts first: fkey <= key */
+      }
+      if (stacks) wr_copy_varint(&p, cs);
     } else if (tag < LWT_LTAG_THREAD_START) { /* EVENT: a, b, c */
-      for (int i = 0; i < 3; i++) wr_copy_varint(&p, end, cz);
+      for (int i = 0; i < 3; i++) wr_copy_varint(&p, cz);
     } else if (tag == LWT_LTAG_THREAD_START) {
       size_t len = *p; /* names are < 128 bytes: a one-byte varint */
       wr_copy_bytes(cr, p, 1 + len);
@@ -405,8 +599,8 @@ static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
   uint8_t hdr[1 + LWT_VARINT_MAX], *q = hdr + 1;
   uint8_t ids[(LWT_NCOLS + 1) * LWT_VARINT_MAX], *e = ids;
   hdr[0] = LWT_TAG_CHUNK;
-  e = lwt_put_varint(e, lane);
-  e = lwt_put_varint(e, tid);
+  e = lwt_put_varint(e, st->id);
+  e = lwt_put_varint(e, st->tid);
   for (int i = 0; i < LWT_NCOLS - 1; i++) e = lwt_put_varint(e, wr.col[i].len);
   size_t total = (size_t)(e - ids);
   for (int i = 0; i < LWT_NCOLS; i++) total += wr.col[i].len;
@@ -416,43 +610,120 @@ static void wr_chunk(uint64_t lane, uint32_t tid, const uint8_t *p, size_t n) {
   for (int i = 0; i < LWT_NCOLS; i++) buf_put(&wr.raw, wr.col[i].p, wr.col[i].len);
 }
 
-/* Moves every lane's complete records into CHUNK records. Heads are read
- * before stacks are emitted: stacks referenced by those bytes are then
- * already READY and go out first (see stacks.c). */
-static void wr_drain(void) {
+/* Writes the stage's numbered prefix and drops it from the stage. */
+static void stage_emit(stage_t *st) {
+  size_t k = 0;
+  while (k < st->nm && (st->m[k].npts == 0 || (st->m[k].seq && (st->m[k].npts < 2 || st->m[k].fseq))))
+    k++;
+  if (k == 0) return;
+  wr_chunk(st, k);
+  size_t cut = st->m[k - 1].off + st->m[k - 1].len;
+  memmove(st->b.p, st->b.p + cut, st->b.len - cut);
+  st->b.len -= cut;
+  memmove(st->m, st->m + k, (st->nm - k) * sizeof *st->m);
+  st->nm -= k;
+  for (size_t j = 0; j < st->nm; j++) st->m[j].off -= (uint32_t)cut;
+}
+
+/* Moves every lane's complete records into its stage, numbers what the
+ * bound allows and writes CHUNK records (the merge, above); final: every
+ * producer is done, everything is written. Heads are read before stacks
+ * are emitted: stacks referenced by those bytes are then already READY
+ * and go out first (see stacks.c). */
+static void wr_drain_mode(int final) {
+  if (!stg) {
+    stg = calloc(LWT_MAX_LANES, sizeof *stg);
+    if (!stg) return;
+  }
+  uint64_t w = UINT64_MAX;
+  if (!final) {
+    w = _lwt_key_bound();
+    _lwt_key_fence();
+  }
   for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
     lwt_lane_t *l = &_lwt_g.lanes[i];
     wr.states[i] = atomic_load_explicit(&l->state, memory_order_acquire);
-    wr.heads[i] = wr.states[i] == LANE_FREE ? 0 : atomic_load_explicit(&l->head, memory_order_acquire);
+    if (wr.states[i] == LANE_FREE) {
+      wr.heads[i] = 0;
+      continue;
+    }
+    uint64_t f = atomic_load_explicit(&l->floor, memory_order_acquire);
+    wr.heads[i] = atomic_load_explicit(&l->head, memory_order_acquire);
+    stage_t *st = &stg[i];
+    if (f && f == st->floor_seen) {
+      st->floor_ticks++;
+    } else {
+      st->floor_seen = f;
+      st->floor_ticks = 0;
+    }
+    if (f && f < w && st->floor_ticks < WR_STALE_TICKS) w = f;
   }
+  if (!final && atomic_load(&_lwt_g.slow_keys) > 0) {
+    if (++slow_ticks < WR_STALE_TICKS) w = wr_w_done;
+  } else {
+    slow_ticks = 0;
+  }
+  if (w < wr_w_done) w = wr_w_done; /* keys below it were numbered: a floor under it is only
+                                       a stale key_hi, the held key is above */
   _lwt_stacks_emit(wr_stack, NULL);
   for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
     if (wr.states[i] == LANE_FREE) continue;
     lwt_lane_t *l = &_lwt_g.lanes[i];
+    stage_t *st = &stg[i];
+    if (!st->live || st->id != l->id) { /* a new lane id in this slot (the old one is written) */
+      st->live = 1;
+      st->id = l->id;
+      st->tid = l->tid;
+      st->rkey = st->fprev = 0;
+      st->b.len = st->nm = 0;
+    }
     uint64_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed), head = wr.heads[i];
     if (head > tail) {
       size_t n = (size_t)(head - tail), at = (size_t)(tail & (l->cap - 1));
-      size_t first = n < l->cap - at ? n : l->cap - at;
-      wr.lin.len = 0;
-      buf_put(&wr.lin, l->ring + at, first);
-      buf_put(&wr.lin, l->ring, n - first);
+      size_t first = n < l->cap - at ? n : l->cap - at, from = st->b.len;
+      if (buf_reserve(&st->b, n) < 0) continue; /* out of memory: try again next tick */
+      buf_put(&st->b, l->ring + at, first);
+      buf_put(&st->b, l->ring, n - first);
       atomic_store_explicit(&l->tail, head, memory_order_release);
-      wr_chunk(l->id, l->tid, wr.lin.p, wr.lin.len);
+      if (stage_parse(st, from) < 0) st->b.len = from; /* out of memory: the records are lost */
     }
-    /* a closed lane is reusable once drained (its thread is gone) */
-    if (wr.states[i] == LANE_CLOSING) {
+  }
+  stage_number(w);
+  wr_w_done = w;
+  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+    if (wr.states[i] == LANE_FREE) continue;
+    lwt_lane_t *l = &_lwt_g.lanes[i];
+    stage_t *st = &stg[i];
+    stage_emit(st);
+    /* a closed lane is reusable once drained and written (its thread is gone) */
+    if (wr.states[i] == LANE_CLOSING && st->nm == 0) {
       atomic_fetch_add(&_lwt_g.records, l->records);
       atomic_fetch_add(&_lwt_g.lost, l->lost);
       l->records = l->lost = 0;
+      st->live = 0;
       atomic_store_explicit(&l->state, LANE_FREE, memory_order_release);
     }
   }
 }
 
+static void wr_drain(void) { wr_drain_mode(0); }
+
+/* A new file: no stage holds anything of the last one. */
+static void stages_reset(void) {
+  if (stg)
+    for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+      stg[i].live = 0;
+      stg[i].b.len = stg[i].nm = 0;
+      stg[i].floor_seen = stg[i].floor_ticks = 0;
+    }
+  wr_w_done = 0;
+  slow_ticks = 0;
+}
+
 static void wr_end_record(void) {
   buf_t *p = wr_payload();
   buf_varint(p, _lwt_now());
-  buf_varint(p, atomic_load(&_lwt_g.seq));
+  buf_varint(p, wr_seq);
   uint64_t records = atomic_load(&_lwt_g.records), lost = atomic_load(&_lwt_g.lost);
   for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
     if (atomic_load(&_lwt_g.lanes[i].state) == LANE_FREE) continue;
@@ -536,6 +807,7 @@ int _lwt_writer_open(const char *path) {
   }
   if (rc == 0) {
     snprintf(_lwt_g.path, sizeof _lwt_g.path, "%s", path);
+    stages_reset();
     /* The first frame (header, process, modules) goes out at once, so the
      * file is a valid trace even if the program dies right away. */
     wr_header();
@@ -570,7 +842,7 @@ void _lwt_writer_stop(void) {
     atomic_store(&_lwt_g.writer_running, 0);
   }
   if (_lwt_g.fd >= 0) {
-    wr_drain();
+    wr_drain_mode(1);
     wr_snapshot();
     if (_lwt_g.exec_path[0]) { /* this image is being replaced */
       buf_t *p = wr_payload();
@@ -608,6 +880,9 @@ void _lwt_writer_forget(void) {
   memset(&wr.lin, 0, sizeof wr.lin);
   memset(wr.col, 0, sizeof wr.col);
   memset(&scratch, 0, sizeof scratch);
+  stg = NULL; /* the parent's stages: left alone as the zstd context */
+  pts = NULL;
+  npts_cap = 0;
   wr.frame_in = 0;
   atomic_store(&_lwt_g.writer_running, 0);
   if (_lwt_g.fd >= 0) close(_lwt_g.fd);

@@ -2,7 +2,9 @@
  * _lw_trace_* hooks directly with pseudo-random ops, sizes, alignments,
  * pointers (0, small, huge, repeated: cache hits and misses) and events,
  * and every field read back must equal what was passed, in each thread's
- * order, with unique sequence numbers and free_seq = the entered token. */
+ * order. Sequence numbers (the writer's merge of the lanes' order keys)
+ * must be unique and dense (a realloc's free_seq counts too), rise in each
+ * thread's order, and free_seq is seq for a free, below it for realloc. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -98,10 +100,21 @@ TEST(every_field_round_trips) {
   ASSERT(r != NULL);
   lwt_record_t rec;
   int rc;
-  size_t mismatches = 0, seen = 0;
-  uint64_t max_seq = 0;
+  size_t mismatches = 0, seen = 0, points = 0;
+  uint64_t max_seq = 0, last[2] = {0, 0};
   static unsigned char used[4 * PER_THREAD + 64];
   while ((rc = lwt_next(r, &rec)) == 1) {
+    uint64_t pt[2] = {rec.seq, 0};
+    if (rec.kind == LWT_CALL && lwt_op_has_free_seq(rec.call.op)) pt[1] = rec.call.free_seq;
+    for (int i = 0; i < 2; i++) {
+      if (!pt[i] || rec.kind == LWT_POOL_SNAPSHOT || rec.kind == LWT_END) continue;
+      points++;
+      if (pt[i] < sizeof used) {
+        if (used[pt[i]]) mismatches++;
+        used[pt[i]] = 1;
+      }
+      if (pt[i] > max_seq) max_seq = pt[i];
+    }
     if (rec.kind != LWT_CALL && rec.kind != LWT_EVENT) continue;
     th_t *t = rec.tid == (uint32_t)th[0].tid ? &th[0] : rec.tid == (uint32_t)th[1].tid ? &th[1] : NULL;
     if (!t) continue;
@@ -111,6 +124,11 @@ TEST(every_field_round_trips) {
     }
     const call_t *c = &t->calls[t->next++];
     seen++;
+    uint64_t first = rec.kind == LWT_CALL && lwt_op_has_free_seq(rec.call.op) ? rec.call.free_seq : rec.seq;
+    if (first <= last[t - th] && mismatches++ < 5)
+      fprintf(stderr, "  tid %u record %zu: seq %llu not above the thread's last %llu\n", rec.tid,
+              t->next - 1, (unsigned long long)first, (unsigned long long)last[t - th]);
+    last[t - th] = rec.seq;
     int ok = rec.kind == c->kind;
     if (ok && rec.kind == LWT_EVENT)
       ok = rec.event.kind == c->op && rec.event.a == c->size && rec.event.b == c->align &&
@@ -118,16 +136,12 @@ TEST(every_field_round_trips) {
     else if (ok)
       ok = rec.call.op == c->op && rec.call.size == c->size && rec.call.align == c->align &&
            rec.call.in_ptr == c->in && rec.call.out_ptr == c->out &&
-           (!lwt_op_frees(c->op) || rec.call.free_seq == c->token) &&
+           (!lwt_op_frees(c->op) || lwt_op_has_free_seq(c->op) || rec.call.free_seq == rec.seq) &&
+           (!lwt_op_has_free_seq(c->op) || (rec.call.free_seq && rec.call.free_seq < rec.seq)) &&
            (lwt_op_frees(c->op) || rec.call.free_seq == 0);
     if (!ok && mismatches++ < 5)
       fprintf(stderr, "  tid %u record %zu differs (kind %u op %u)\n", rec.tid, t->next - 1,
               rec.kind, c->op);
-    if (rec.seq < sizeof used) {
-      if (used[rec.seq]) mismatches++;
-      used[rec.seq] = 1;
-    }
-    if (rec.seq > max_seq) max_seq = rec.seq;
   }
   EXPECT(rc == 0);
   lwt_close(r);
@@ -136,6 +150,7 @@ TEST(every_field_round_trips) {
   EXPECT_EQ_U(th[0].next, PER_THREAD);
   EXPECT_EQ_U(th[1].next, PER_THREAD);
   EXPECT(max_seq < sizeof used);
+  EXPECT_EQ_U(max_seq, points); /* dense: 1..max, each once */
 }
 
 /* Stop and start again while two threads record at full speed: every
