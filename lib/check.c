@@ -60,11 +60,11 @@ void _lw_fail(const char *file, int line, const char *what) {
 
 /* ---- medium heaps ---------------------------------------------------------- */
 static void check_span(lw_heap_t *h, lw_chunk_t *c, size_t *inuse, size_t *quick, size_t *merged) {
-  bool prev_free = false, prev_merged = false;
+  bool prev_merged = false;
   for (;;) {
     size_t sz = lw_chunk_size(c);
     LW_INSIST(((uintptr_t)c & 15) == 8 && "chunk headers sit at 8 mod 16");
-    LW_INSIST(!!(c->hdr & LW_CH_PREV_FREE) == prev_free && "P bit == previous chunk not in use");
+    LW_INSIST(!!(c->hdr & LW_CH_PREV_FREE) == prev_merged && "P bit == previous chunk merged-free");
 #if LW_CHECKED
     LW_INSIST((c->hdr >> LW_CH_TAG_SHIFT) == lw_chunk_tag(c, sz) && "header tag intact");
 #endif
@@ -76,13 +76,12 @@ static void check_span(lw_heap_t *h, lw_chunk_t *c, size_t *inuse, size_t *quick
     bool in_use = c->hdr & LW_CH_INUSE, is_quick = c->hdr & LW_CH_QUICK;
     LW_INSIST(!(in_use && is_quick) && "U and Q never both set");
     if (!in_use) {
-      LW_INSIST(*(uint64_t *)((uint8_t *)c + sz - 8) == sz && "footer == size");
+      if (!is_quick) LW_INSIST(*(uint64_t *)((uint8_t *)c + sz - 8) == sz && "footer == size");
       if (!is_quick) LW_INSIST(!prev_merged && "no two merged-free chunks adjacent");
       unsigned b = _lw_bin_of(sz);
       LW_INSIST(((is_quick ? h->quick_map : h->bin_map)[b >> 6] >> (b & 63) & 1) && "list of a listed chunk is marked");
     }
     *(in_use ? inuse : is_quick ? quick : merged) += sz;
-    prev_free = !in_use;
     prev_merged = !in_use && !is_quick;
     c = lw_chunk_next(c);
   }

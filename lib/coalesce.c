@@ -21,15 +21,14 @@ static void absorb(lw_heap_t *h, lw_chunk_t *n) {
 /* Merges the unlinked, not-in-use chunk c (its bytes counted in neither
  * total) with its not-in-use neighbours; the result goes to its bin.
  * Merged-free neighbours are always absorbed (there is at most one on each
- * side: they are never adjacent); parked ones only while *budget lasts. */
+ * side: they are never adjacent); parked ones after it only while *budget
+ * lasts. A parked chunk before c is invisible from here (only a
+ * merged-free one sets P and a footer): it absorbs c when its own turn
+ * comes. */
 lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c, unsigned *budget) {
   size_t size = lw_chunk_size(c);
-  while (c->hdr & LW_CH_PREV_FREE) {
+  if (c->hdr & LW_CH_PREV_FREE) {
     lw_chunk_t *p = lw_chunk_prev(c);
-    if (p->hdr & LW_CH_QUICK) {
-      if (!*budget) break;
-      --*budget;
-    }
     absorb(h, p);
     size += lw_chunk_size(p);
     c = p;
@@ -44,8 +43,9 @@ lw_chunk_t *_lw_coalesce_chunk(lw_heap_t *h, lw_chunk_t *c, unsigned *budget) {
     absorb(h, n);
     size += lw_chunk_size(n);
   }
-  c->hdr = lw_hdr_make(c, size, c->hdr & LW_CH_PREV_FREE); /* P stays set if a parked chunk precedes */
+  c->hdr = lw_hdr_make(c, size, 0); /* a merged-free chunk never follows another */
   lw_chunk_set_footer(c);
+  lw_hdr_flags((lw_chunk_t *)((uint8_t *)c + size), LW_CH_PREV_FREE, 0);
   _lw_bin_insert(h, c);
   h->free_bytes += size;
   return c;

@@ -208,7 +208,6 @@ static void *use_quick(lw_heap_t *h, lw_chunk_t *c) {
   size_t sz = lw_chunk_size(c);
   _lw_list_unlink(h, c);
   c->hdr = lw_hdr_make(c, sz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
-  lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
   h->unmerged_bytes -= sz;
   h->live_bytes += sz;
   return lw_chunk_payload(c);
@@ -306,9 +305,7 @@ void _lw_heap_free(lw_heap_t *h, void *p) {
 static void free_locked(lw_heap_t *h, void *p) {
   lw_chunk_t *c = checked_chunk(p);
   size_t sz = lw_chunk_size(c);
-  c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE));
-  lw_chunk_set_footer(c);
-  lw_hdr_flags(lw_chunk_next(c), LW_CH_PREV_FREE, 0);
+  c->hdr = lw_hdr_make(c, sz, LW_CH_QUICK | (c->hdr & LW_CH_PREV_FREE)); /* no footer, next's P unchanged */
   _lw_bin_insert(h, c);
   h->live_bytes -= sz;
   h->unmerged_bytes += sz;
@@ -321,8 +318,6 @@ static void split_tail(lw_heap_t *h, lw_chunk_t *c, size_t keep) {
   if (sz - keep < 64) return;
   lw_chunk_t *t = (lw_chunk_t *)((uint8_t *)c + keep);
   t->hdr = lw_hdr_make(t, sz - keep, LW_CH_QUICK);
-  lw_chunk_set_footer(t);
-  lw_hdr_flags(lw_chunk_next(t), LW_CH_PREV_FREE, 0);
   _lw_bin_insert(h, t);
   c->hdr = lw_hdr_make(c, keep, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
   h->live_bytes -= sz - keep;
@@ -354,7 +349,7 @@ bool _lw_heap_resize_in_place(lw_heap_t *h, void *p, size_t size) {
       else
         h->free_bytes -= nsz;
       c->hdr = lw_hdr_make(c, sz + nsz, LW_CH_INUSE | (c->hdr & LW_CH_PREV_FREE));
-      lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
+      if (!(n->hdr & LW_CH_QUICK)) lw_hdr_flags(lw_chunk_next(c), 0, LW_CH_PREV_FREE);
       h->live_bytes += nsz;
       split_tail(h, c, sz + nsz < roomy ? sz + nsz : roomy);
     } else {

@@ -118,9 +118,12 @@ typedef struct lw_segment_s {
  *   size: whole chunk including this header; a multiple of 16, so its low
  *         4 bits hold the flags (the field is size itself, bits 4..39).
  *   U (INUSE)     allocated to the user.
- *   P (PREV_FREE) the previous chunk is not in use (merged free or quick);
- *                 only then is the footer at (this - 8) valid: the
- *                 previous chunk's size.
+ *   P (PREV_FREE) the previous chunk is merged free; only then is the
+ *                 footer at (this - 8) valid: the previous chunk's size.
+ *                 A parked (quick) chunk sets neither: free() and its
+ *                 reuse write only the chunk's own header, not the end of
+ *                 the chunk and the next header, a cache line (often a
+ *                 page) away.
  *   Q (QUICK)     freed but not merged: parked on a quick list (deferred
  *                 coalescing). U and Q are never both set.
  *   R (RELEASED)  merged free chunk whose inner pages went back to the OS.
@@ -132,13 +135,13 @@ typedef struct lw_segment_s {
  *     ...| hdr | payload ...................... | hdr | payload ...
  *           ^chunk                       footer^  ^next chunk
  *
- *  Not-in-use chunks store {next, prev} list links in their payload and
- *  their size in their last 8 bytes (the footer). The minimum chunk is 32
+ *  Not-in-use chunks store {next, prev} list links in their payload;
+ *  merged-free ones also their size in their last 8 bytes (the footer). The minimum chunk is 32
  *  bytes. Each span of chunks ends in a sentinel header (size 0, U set),
  *  and its first chunk never has P set.
  *
  *  Invariants (see heap_check): no two merged-free chunks are adjacent;
- *  a chunk's P bit equals "previous chunk not in use"; every merged-free
+ *  a chunk's P bit equals "previous chunk merged free"; every merged-free
  *  chunk is in the bin of its size; every quick chunk in the quick list
  *  of its size; unmerged_bytes == sum of quick chunk sizes.
  */
