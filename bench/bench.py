@@ -15,6 +15,13 @@ Measured per run (lwb-run: fork, LD_PRELOAD, wait4):
   waste    (peak RSS - base RSS) - (peak live - base live) requested bytes;
            base = before the first allocation (workloads) or a trivial run of
            the same program under the same allocator (real programs)
+Ratios to glibc are the median of paired ratios: each result divided by
+glibc's result of the same run (and repetition), which ran next to it under
+the same machine load, not one median divided by another. The client/server
+workloads (SERVERS) are the noisiest (two processes share the 2 cores with
+whatever else runs), so each of their runs repeats them --server-reps times.
+A ratio marked "~" has a paired-ratio interquartile range that straddles
+1.00: that allocator is not distinguishable from glibc on that workload.
 Every result carries a checksum that must equal glibc's; a run with another
 checksum, a non-zero exit or without the preloaded library in its maps is a
 FAIL and is left out of the ratios.
@@ -42,6 +49,9 @@ WASTE_FLOOR_KB = 16  # wastes below this count as this much in ratios
 # The servers' live bytes depend on timing (how many messages are queued
 # when), so their waste is shown but left out of the waste geomean.
 WASTE_APPROX = ["redis", "mosquitto"]
+# Client/server workloads: time and CPU vary by +-20-40% run to run with
+# the machine's load, so they are repeated within each run.
+SERVERS = ["redis", "mosquitto"]
 
 
 def log(msg):
@@ -434,8 +444,25 @@ def fmt_ratio(x):
     return "n/a" if math.isnan(x) else "%.2fx" % x
 
 
+def paired_ratios(rows, w, a, field):
+    """a's value over glibc's, per (run, rep) where both ran without error."""
+    def val(r):
+        return r["time_s"] if field == "time" else r["rss_kb"] if field == "rss" else \
+            float(r["extra"].get("cpu_s", "nan"))
+    ref = {(r["run"], r.get("rep", 0)): val(r) for r in rows
+           if r["workload"] == w and r["alloc"] == "glibc" and not r["error"]}
+    out = []
+    for r in rows:
+        if r["workload"] == w and r["alloc"] == a and not r["error"]:
+            g = ref.get((r["run"], r.get("rep", 0)))
+            x = ratio(val(r), g) if g else float("nan")
+            if not math.isnan(x):
+                out.append(x)
+    return out
+
+
 def summarise(rows, workloads, allocs):
-    """Per (workload, alloc): medians, or an error text."""
+    """Per (workload, alloc): medians, paired ratios to glibc, or an error text."""
     summ = {}
     for w in workloads:
         ref = None
@@ -462,6 +489,12 @@ def summarise(rows, workloads, allocs):
                 "extra": rs[len(rs) // 2]["extra"],
                 "runs": len(rs),
             }
+            for key in ("time", "cpu", "rss"):
+                prs = paired_ratios(rows, w, a, key)
+                if len(prs) >= 1:
+                    q = statistics.quantiles(prs, n=4) if len(prs) >= 2 else [prs[0]] * 3
+                    summ[(w, a)][key + "_ratio"] = statistics.median(prs)
+                    summ[(w, a)][key + "_ratio_iqr"] = (q[0], q[2])
     return summ
 
 
@@ -483,9 +516,11 @@ def metric_table(summ, workloads, allocs, key, fmt):
             elif s["error"]:
                 line.append("FAIL")
             else:
-                rt = ratio(s[key], g.get(key)) if not g.get("error", "x") else float("nan")
+                rt = s.get(key + "_ratio", float("nan")) if not g.get("error", "x") else float("nan")
+                lo, hi = s.get(key + "_ratio_iqr", (float("nan"), float("nan")))
                 ratios[a].append(rt)
-                line.append("%s (%s)" % (fmt(s[key]), fmt_ratio(rt)) if a != "glibc" else fmt(s[key]))
+                mark = " ~" if lo <= 1.0 <= hi and lo < hi else ""
+                line.append("%s (%s%s)" % (fmt(s[key]), fmt_ratio(rt), mark) if a != "glibc" else fmt(s[key]))
         lines.append(line)
     lines.append(["**geomean vs glibc**"] + ["" if a == "glibc" else fmt_ratio(geomean(ratios[a])) for a in allocs])
     return table(["workload"] + allocs, lines)
@@ -550,12 +585,14 @@ def race(ctx, args, allocs, workloads):
     rows = []
     for k in range(args.runs):
         for w in workloads:
-            for a in rotated(allocs, k):
-                r = reals[w].run(ctx, a) if w in reals else run_synthetic(ctx, w, a)
-                r.update(workload=w, alloc=a, run=k)
-                rows.append(r)
-                log("run %d %-9s %-8s time=%-8s rss=%-7s %s" % (k, w, a, fmt_time(r["time_s"]),
-                    fmt_kb(r["rss_kb"]), r["error"] or r["checksum"]))
+            reps = args.server_reps if w in SERVERS else 1
+            for j in range(reps):
+                for a in rotated(allocs, k * reps + j):
+                    r = reals[w].run(ctx, a) if w in reals else run_synthetic(ctx, w, a)
+                    r.update(workload=w, alloc=a, run=k, rep=j)
+                    rows.append(r)
+                    log("run %d.%d %-9s %-8s time=%-8s rss=%-7s %s" % (k, j, w, a, fmt_time(r["time_s"]),
+                        fmt_kb(r["rss_kb"]), r["error"] or r["checksum"]))
     return rows
 
 
@@ -675,7 +712,7 @@ def callgrind(ctx, args, allocs, workloads):
 
 
 def write_csv(path, rows):
-    keys = ["workload", "alloc", "run", "time_s", "rss_kb", "base_rss_kb", "live_bytes", "base_live_bytes",
+    keys = ["workload", "alloc", "run", "rep", "time_s", "rss_kb", "base_rss_kb", "live_bytes", "base_live_bytes",
             "waste_kb", "checksum", "error", "extra"]
     with open(path, "w", newline="") as f:
         wr = csv.writer(f)
@@ -704,6 +741,8 @@ def main():
                     "workloads under valgrind instead of the race")
     ap.add_argument("--callgrind-scale", type=float, default=0.1)
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--server-reps", type=int, default=3,
+                    help="repetitions of the client/server workloads (%s) within each run" % ",".join(SERVERS))
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
@@ -736,7 +775,9 @@ def main():
     cmdline = os.environ.get("LWB_CMDLINE", "bench/bench.py " + " ".join(sys.argv[1:]))
     head = ["# lwbench results", "", "- date: %s" % stamp, "- machine: %s, %d cores" % (os.uname().machine, os.cpu_count()),
             "- allocators: " + ", ".join("%s=%s" % (a, ctx.libs[a] or "(none: glibc)") for a in allocs),
-            "- runs: %d, scale %.2g, seed %d" % (args.runs, args.scale, SEED),
+            "- runs: %d (client/server workloads x%d), scale %.2g, seed %d" % (args.runs, args.server_reps,
+                                                                              args.scale, SEED),
+            "- ratios: median of per-run paired ratios to glibc; ~ = the paired ratios' IQR straddles 1.00",
             "- lw built from: %s" % (os.environ.get("LWB_LW_VERSION") or "?") if "lw" in allocs else "- lw: not built",
             "- machine load average at start: %.1f %.1f %.1f" % os.getloadavg(), ""]
 
