@@ -364,21 +364,28 @@ static void wr_thread_names(void) {
  * dense, unique, and orders a free before any reuse of its block. */
 #define WR_STALE_TICKS 100
 
+/* One point of the merge: a lane record, or (kind PT_FREE) the free point
+ * of the realloc record that follows it. */
+enum { PT_NONE = 0, PT_REC = 1, PT_FREE = 2 };
 typedef struct smeta_s {
-  uint64_t key, fkey; /* order keys; fkey: a realloc's free point */
-  uint64_t seq, fseq; /* numbers given by the merge (0: not yet) */
-  uint32_t off, len;  /* the record's bytes in the stage */
-  uint8_t npts;       /* 0 (LOST, TID), 1, or 2 (realloc, reallocarray) */
+  uint64_t key;            /* order key */
+  uint64_t seq;            /* number given by the merge (0: not yet) */
+  uint8_t clen[LWT_NCOLS]; /* the record's bytes in each column of the stage (SEQ: none) */
+  uint8_t kind;            /* PT_NONE: LOST, TID (no number); PT_REC; PT_FREE */
 } smeta_t;
 
+/* A lane's records drained and not yet written, already split into the
+ * CHUNK columns (trace_format.h) but for SEQ, which the numbers fill. */
 typedef struct stage_s {
-  buf_t b;            /* lane bytes drained, not yet written */
+  buf_t col[LWT_NCOLS];
   smeta_t *m;
   size_t nm, capm;
-  uint64_t id;        /* lane id of these bytes */
+  uint64_t id;        /* lane id of these records */
   uint32_t tid;
   int live;           /* holds a lane id's state */
+  int unsorted;       /* a point's key is below an earlier one's (until the stage empties) */
   uint64_t rkey;      /* the producer's delta base: key of the last record parsed */
+  uint64_t last_key;  /* largest key split into the stage */
   uint64_t fprev;     /* the file's delta base: seq of the last record written */
   uint64_t floor_seen;
   unsigned floor_ticks;
@@ -386,12 +393,11 @@ typedef struct stage_s {
 
 typedef struct point_s {
   uint64_t key;
-  uint32_t rec;   /* index into the stage's metas */
-  uint32_t which; /* 0: the free point of a realloc, 1: the record's own */
+  size_t m; /* index into the stage's metas */
 } point_t;
 
 static stage_t *stg;        /* LWT_MAX_LANES, allocated at the first drain */
-static point_t *pts;        /* points being numbered, lane by lane */
+static point_t *pts;        /* points being numbered, lane by lane (unsorted lanes) */
 static size_t npts_cap;
 static size_t seg_lo[LWT_MAX_LANES], seg_hi[LWT_MAX_LANES];
 static uint64_t wr_w_done;  /* every key below it is numbered */
@@ -409,220 +415,254 @@ static inline uint64_t rd_varint(const uint8_t **pp) {
   return v;
 }
 
-/* Parses the records of st->b from byte `from` on (our producers' bytes:
- * well-formed) into metas. */
-static int stage_parse(stage_t *st, size_t from) {
+/* Copies one varint from *pp to *dp. */
+static inline void cp_varint(const uint8_t **pp, uint8_t **dp) {
+  const uint8_t *p = *pp;
+  uint8_t *d = *dp;
+  do {
+    *d++ = *p;
+  } while (*p++ & 0x80);
+  *dp = d;
+  *pp = p;
+}
+
+/* Splits n bytes of lane records (our producers' bytes: well-formed) into
+ * the stage's columns and metas: the one pass over them. */
+static int stage_split(stage_t *st, const uint8_t *p, size_t n) {
   int stacks = (_lwt_g.flags & LWT_FLAG_STACKS) != 0;
-  const uint8_t *p = st->b.p + from, *end = st->b.p + st->b.len;
+  const uint8_t *end = p + n;
+  for (int i = 1; i < LWT_NCOLS; i++)
+    if (buf_reserve(&st->col[i], n) < 0) return -1;
+  if (st->capm - st->nm < n / 2 + 1) { /* a record is >= 2 bytes, a realloc (2 metas) >= 7 */
+    size_t cap = st->capm ? st->capm : 1024;
+    while (cap - st->nm < n / 2 + 1) cap *= 2;
+    smeta_t *nm = realloc(st->m, cap * sizeof *nm);
+    if (!nm) return -1;
+    st->m = nm;
+    st->capm = cap;
+  }
+  /* column write pointers in locals: stores through them alias nothing
+   * the loop keeps in registers */
+  uint8_t *dt = st->col[LWT_COL_TIME].p + st->col[LWT_COL_TIME].len;
+  uint8_t *dp = st->col[LWT_COL_PTR].p + st->col[LWT_COL_PTR].len;
+  uint8_t *ds = st->col[LWT_COL_STACK].p + st->col[LWT_COL_STACK].len;
+  uint8_t *dz = st->col[LWT_COL_SIZE].p + st->col[LWT_COL_SIZE].len;
+  uint8_t *dr = st->col[LWT_COL_TAG].p + st->col[LWT_COL_TAG].len;
+  smeta_t *m = st->m + st->nm;
+  uint64_t rkey = st->rkey, last = st->last_key, done = wr_w_done, seq = wr_seq;
+  int unsorted = st->unsorted;
   while (p < end) {
-    if (st->nm == st->capm) {
-      size_t cap = st->capm ? st->capm * 2 : 1024;
-      smeta_t *nm = realloc(st->m, cap * sizeof *nm);
-      if (!nm) return -1;
-      st->m = nm;
-      st->capm = cap;
-    }
-    smeta_t *m = &st->m[st->nm++];
-    memset(m, 0, sizeof *m);
-    const uint8_t *r = p;
+    uint8_t *t0 = dt, *p0 = dp, *s0 = ds, *z0 = dz, *r0 = dr;
     unsigned tag = *p++;
+    *dr++ = (uint8_t)tag;
+    m->seq = 0;
+    m->kind = PT_NONE;
     if (tag == LWT_LTAG_LOST || tag == LWT_LTAG_TID) {
-      rd_varint(&p);
+      cp_varint(&p, &dr);
     } else {
-      m->npts = 1;
-      st->rkey += (uint64_t)lwt_unzigzag(rd_varint(&p));
-      m->key = m->fkey = st->rkey;
-      rd_varint(&p); /* dtime */
+      m->kind = PT_REC;
+      rkey += (uint64_t)lwt_unzigzag(rd_varint(&p));
+      m->key = rkey;
+      cp_varint(&p, &dt); /* dtime */
       if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
         unsigned op = tag & LWT_CALL_OP_MASK;
-        if (lwt_op_has_size(op)) rd_varint(&p);
-        if (lwt_op_has_align(op)) rd_varint(&p);
-        if (lwt_op_has_in(op)) (tag & LWT_CALL_IN_HIT) ? (void)p++ : (void)rd_varint(&p);
-        if (lwt_op_has_out(op)) (tag & LWT_CALL_OUT_HIT) ? (void)p++ : (void)rd_varint(&p);
-        if (lwt_op_has_free_seq(op)) {
-          int64_t d = lwt_unzigzag(rd_varint(&p));
-          m->fkey = d > 0 ? m->key - (uint64_t)d : m->key; /* never after its own key */
-          m->npts = 2;
+        if (lwt_op_has_size(op)) cp_varint(&p, &dz);
+        if (lwt_op_has_align(op)) cp_varint(&p, &dz);
+        if (lwt_op_has_in(op)) {
+          if (tag & LWT_CALL_IN_HIT)
+            *dp++ = *p++;
+          else
+            cp_varint(&p, &dp);
         }
-        if (stacks) rd_varint(&p);
-      } else if (tag < LWT_LTAG_THREAD_START) {
-        for (int i = 0; i < 3; i++) rd_varint(&p);
+        if (lwt_op_has_out(op)) {
+          if (tag & LWT_CALL_OUT_HIT)
+            *dp++ = *p++;
+          else
+            cp_varint(&p, &dp);
+        }
+        if (lwt_op_has_free_seq(op)) { /* its SIZE bytes: size only (no align) */
+          int64_t d = lwt_unzigzag(rd_varint(&p));
+          /* the free point goes first, as a meta of its own; never after its own key */
+          m[1] = m[0];
+          m->kind = PT_FREE;
+          m->key = d > 0 ? rkey - (uint64_t)d : rkey;
+          memset(m->clen, 0, sizeof m->clen);
+          if (m->key < last) unsorted = 1;
+          last = m->key > last ? m->key : last;
+          if (__builtin_expect(m->key < done, 0)) m->seq = ++seq; /* below a passed bound */
+          m++;
+        }
+        if (stacks) cp_varint(&p, &ds);
+      } else if (tag < LWT_LTAG_THREAD_START) { /* EVENT: a, b, c */
+        for (int i = 0; i < 3; i++) cp_varint(&p, &dz);
       } else if (tag == LWT_LTAG_THREAD_START) {
-        p += 1 + *p;
-      }
-      /* below a bound already passed: numbered on arrival */
-      if (m->npts == 2 && m->fkey < wr_w_done) m->fseq = ++wr_seq;
-      if (m->key < wr_w_done) m->seq = ++wr_seq;
+        size_t len = *p; /* names are < 128 bytes: a one-byte varint */
+        memcpy(dr, p, 1 + len);
+        dr += 1 + len;
+        p += 1 + len;
+      } /* THREAD_EXIT, FORK_MARK: no more fields */
+      if (m->key < last) unsorted = 1;
+      last = m->key > last ? m->key : last;
+      if (__builtin_expect(m->key < done, 0)) m->seq = ++seq; /* below a bound already passed */
     }
-    m->off = (uint32_t)(r - st->b.p);
-    m->len = (uint32_t)(p - r);
+    m->clen[LWT_COL_TIME] = (uint8_t)(dt - t0);
+    m->clen[LWT_COL_PTR] = (uint8_t)(dp - p0);
+    m->clen[LWT_COL_STACK] = (uint8_t)(ds - s0);
+    m->clen[LWT_COL_SIZE] = (uint8_t)(dz - z0);
+    m->clen[LWT_COL_TAG] = (uint8_t)(dr - r0);
+    m++;
   }
+  st->nm = (size_t)(m - st->m);
+  st->rkey = rkey;
+  st->last_key = last;
+  st->unsorted = unsorted;
+  wr_seq = seq;
+  st->col[LWT_COL_TIME].len = (size_t)(dt - st->col[LWT_COL_TIME].p);
+  st->col[LWT_COL_PTR].len = (size_t)(dp - st->col[LWT_COL_PTR].p);
+  st->col[LWT_COL_STACK].len = (size_t)(ds - st->col[LWT_COL_STACK].p);
+  st->col[LWT_COL_SIZE].len = (size_t)(dz - st->col[LWT_COL_SIZE].p);
+  st->col[LWT_COL_TAG].len = (size_t)(dr - st->col[LWT_COL_TAG].p);
   return 0;
 }
 
-static inline int point_before(const point_t *a, const point_t *b) {
-  return a->key < b->key || (a->key == b->key && (a->rec < b->rec || (a->rec == b->rec && a->which < b->which)));
+/* The next meta at or after *k to number below w; its key, or UINT64_MAX. */
+static inline uint64_t cand_next(const stage_t *st, size_t *k, uint64_t w) {
+  for (; *k < st->nm; (*k)++) {
+    const smeta_t *m = &st->m[*k];
+    if (m->kind != PT_NONE && !m->seq && m->key < w) return m->key;
+  }
+  return UINT64_MAX;
 }
 
 /* Numbers every point below w, lanes merged by (key, slot, place). */
 static void stage_number(uint64_t w) {
-  size_t n = 0;
+  /* the usual case: each lane's points are in key order (only an allocator
+   * event inside a free comes before the free's smaller key), merged as
+   * they stand; a lane out of order is sorted into pts first */
+  unsigned act[LWT_MAX_LANES], nact = 0;
+  size_t ck[LWT_MAX_LANES], n = 0;
+  uint64_t ckey[LWT_MAX_LANES];
   for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
     stage_t *st = &stg[i];
-    seg_lo[i] = seg_hi[i] = n;
     if (!st->live || st->nm == 0) continue;
-    for (size_t k = 0; k < st->nm; k++) {
-      smeta_t *m = &st->m[k];
-      for (unsigned which = 0; which < 2; which++) {
-        if (m->npts == 0 || (which == 0 && m->npts < 2)) continue;
-        uint64_t key = which ? m->key : m->fkey;
-        if ((which ? m->seq : m->fseq) || key >= w) continue;
+    seg_lo[i] = seg_hi[i] = n;
+    if (st->unsorted) {
+      for (size_t k = 0; k < st->nm; k++) {
+        smeta_t *m = &st->m[k];
+        if (m->kind == PT_NONE || m->seq || m->key >= w) continue;
         if (n == npts_cap) {
           size_t cap = npts_cap ? npts_cap * 2 : 4096;
           point_t *np = realloc(pts, cap * sizeof *np);
-          if (!np) return;
+          if (!np) return; /* out of memory: numbered at a later tick */
           pts = np;
           npts_cap = cap;
         }
-        /* insertion sort: a lane's keys are nearly in order */
-        point_t x = {key, (uint32_t)k, which};
+        point_t x = {m->key, k}; /* insertion sort: nearly in order */
         size_t j = n++;
-        while (j > seg_lo[i] && point_before(&x, &pts[j - 1])) {
+        while (j > seg_lo[i] && (x.key < pts[j - 1].key)) {
           pts[j] = pts[j - 1];
           j--;
         }
         pts[j] = x;
       }
+      seg_hi[i] = n;
+      ck[i] = seg_lo[i];
+      if (seg_hi[i] > seg_lo[i]) {
+        ckey[i] = pts[ck[i]].key;
+        act[nact++] = i;
+      }
+    } else {
+      ck[i] = 0;
+      ckey[i] = cand_next(st, &ck[i], w);
+      if (ckey[i] != UINT64_MAX) act[nact++] = i;
     }
-    seg_hi[i] = n;
   }
-  /* k-way merge: the smallest head among the lanes' runs */
-  size_t head[LWT_MAX_LANES];
-  unsigned act[LWT_MAX_LANES], nact = 0;
-  for (unsigned i = 0; i < LWT_MAX_LANES; i++)
-    if (seg_hi[i] > seg_lo[i]) {
-      head[i] = seg_lo[i];
-      act[nact++] = i;
-    }
   while (nact) {
     unsigned best = 0;
     for (unsigned a = 1; a < nact; a++) {
-      uint64_t ka = pts[head[act[a]]].key, kb = pts[head[act[best]]].key;
+      uint64_t ka = ckey[act[a]], kb = ckey[act[best]];
       if (ka < kb || (ka == kb && act[a] < act[best])) best = a;
     }
     unsigned i = act[best];
-    point_t *x = &pts[head[i]++];
-    smeta_t *m = &stg[i].m[x->rec];
-    if (x->which)
-      m->seq = ++wr_seq;
-    else
-      m->fseq = ++wr_seq;
-    if (head[i] == seg_hi[i]) act[best] = act[--nact];
+    stage_t *st = &stg[i];
+    do { /* alone: the lane's points one after another */
+      if (st->unsorted) {
+        st->m[pts[ck[i]].m].seq = ++wr_seq;
+        ckey[i] = ++ck[i] < seg_hi[i] ? pts[ck[i]].key : UINT64_MAX;
+      } else {
+        st->m[ck[i]++].seq = ++wr_seq;
+        ckey[i] = cand_next(st, &ck[i], w);
+      }
+    } while (nact == 1 && ckey[i] != UINT64_MAX);
+    if (ckey[i] == UINT64_MAX) act[best] = act[--nact];
   }
 }
 
-/* Copies one varint from [*pp, ...) to b, which has room. */
-static inline void wr_copy_varint(const uint8_t **pp, buf_t *b) {
-  const uint8_t *p = *pp;
-  uint8_t *d = b->p + b->len;
-  do {
-    *d++ = *p;
-  } while (*p++ & 0x80);
-  b->len = (size_t)(d - b->p);
-  *pp = p;
-}
-
-static inline void wr_put_varint(buf_t *b, uint64_t v) {
-  b->len = (size_t)(lwt_put_varint(b->p + b->len, v) - b->p);
-}
-
-static inline void wr_copy_bytes(buf_t *b, const uint8_t *src, size_t n) {
-  memcpy(b->p + b->len, src, n);
-  b->len += n;
-}
-
-/* Writes the stage's first nrec records as one CHUNK, split into the
- * LWT_COL_* columns (trace_format.h), with the merge's numbers. */
-static void wr_chunk(stage_t *st, size_t nrec) {
-  int stacks = (_lwt_g.flags & LWT_FLAG_STACKS) != 0;
-  buf_t *cq = &wr.col[LWT_COL_SEQ], *ct = &wr.col[LWT_COL_TIME], *cp = &wr.col[LWT_COL_PTR],
-        *cs = &wr.col[LWT_COL_STACK], *cz = &wr.col[LWT_COL_SIZE], *cr = &wr.col[LWT_COL_TAG];
-  size_t n = nrec ? st->m[nrec - 1].off + st->m[nrec - 1].len : 0;
-  for (int i = 0; i < LWT_NCOLS; i++) {
-    wr.col[i].len = 0;
-    /* a number may take more bytes than the key delta it replaces */
-    if (buf_reserve(&wr.col[i], n + 2 * LWT_VARINT_MAX * nrec) < 0) return; /* out of memory: chunk lost */
-  }
+/* Writes the stage's first nrec metas as one CHUNK, with the merge's
+ * numbers, and drops them from the stage. */
+static void stage_write(stage_t *st, size_t nrec) {
+  buf_t *cq = &wr.col[LWT_COL_SEQ], *cz = &wr.col[LWT_COL_SIZE];
+  size_t take[LWT_NCOLS] = {0};
+  for (size_t k = 0; k < nrec; k++)
+    for (int i = 1; i < LWT_NCOLS; i++) take[i] += st->m[k].clen[i];
+  cq->len = cz->len = 0;
+  if (buf_reserve(cq, LWT_VARINT_MAX * nrec) < 0 ||
+      buf_reserve(cz, take[LWT_COL_SIZE] + LWT_VARINT_MAX * nrec) < 0)
+    return; /* out of memory: try again next tick */
+  const uint8_t *zs = st->col[LWT_COL_SIZE].p, *zrun = zs;
+  uint64_t fseq = 0;
   for (size_t k = 0; k < nrec; k++) {
     const smeta_t *m = &st->m[k];
-    const uint8_t *p = st->b.p + m->off;
-    unsigned tag = *p++;
-    cr->p[cr->len++] = (uint8_t)tag;
-    if (tag == LWT_LTAG_LOST || tag == LWT_LTAG_TID) {
-      wr_copy_varint(&p, cr);
+    zs += m->clen[LWT_COL_SIZE];
+    if (m->kind != PT_REC) {
+      if (m->kind == PT_FREE) fseq = m->seq;
       continue;
     }
-    rd_varint(&p); /* the key delta: replaced by the number */
-    uint8_t *d = cq->p + cq->len;
-    cq->len = (size_t)(lwt_put_svarint(d, (int64_t)(m->seq - st->fprev - 1)) - cq->p);
+    cq->len = (size_t)(lwt_put_svarint(cq->p + cq->len, (int64_t)(m->seq - st->fprev - 1)) - cq->p);
     st->fprev = m->seq;
-    wr_copy_varint(&p, ct); /* dtime */
-    if (tag >= 1 && tag < LWT_LTAG_EVENT_BASE) {
-      unsigned op = tag & LWT_CALL_OP_MASK;
-      if (lwt_op_has_size(op)) wr_copy_varint(&p, cz);
-      if (lwt_op_has_align(op)) wr_copy_varint(&p, cz);
-      if (lwt_op_has_in(op)) {
-        if (tag & LWT_CALL_IN_HIT)
-          cp->p[cp->len++] = *p++;
-        else
-          wr_copy_varint(&p, cp);
-      }
-      if (lwt_op_has_out(op)) {
-        if (tag & LWT_CALL_OUT_HIT)
-          cp->p[cp->len++] = *p++;
-        else
-          wr_copy_varint(&p, cp);
-      }
-      if (lwt_op_has_free_seq(op)) {
-        rd_varint(&p);
-        wr_put_varint(cz, m->seq - m->fseq); /* the free point sorts first: fkey <= key */
-      }
-      if (stacks) wr_copy_varint(&p, cs);
-    } else if (tag < LWT_LTAG_THREAD_START) { /* EVENT: a, b, c */
-      for (int i = 0; i < 3; i++) wr_copy_varint(&p, cz);
-    } else if (tag == LWT_LTAG_THREAD_START) {
-      size_t len = *p; /* names are < 128 bytes: a one-byte varint */
-      wr_copy_bytes(cr, p, 1 + len);
-      p += 1 + len;
-    } /* THREAD_EXIT, FORK_MARK: no more fields */
+    if (fseq) { /* seq - free_seq after the realloc's size: the free point sorts first */
+      memcpy(cz->p + cz->len, zrun, (size_t)(zs - zrun));
+      cz->len += (size_t)(zs - zrun);
+      zrun = zs;
+      cz->len = (size_t)(lwt_put_varint(cz->p + cz->len, m->seq - fseq) - cz->p);
+      fseq = 0;
+    }
   }
+  memcpy(cz->p + cz->len, zrun, (size_t)(zs - zrun));
+  cz->len += (size_t)(zs - zrun);
+  const buf_t *c[LWT_NCOLS] = {cq, &st->col[LWT_COL_TIME], &st->col[LWT_COL_PTR],
+                               &st->col[LWT_COL_STACK], cz, &st->col[LWT_COL_TAG]};
+  size_t len[LWT_NCOLS] = {cq->len, take[1], take[2], take[3], cz->len, take[5]};
   uint8_t hdr[1 + LWT_VARINT_MAX], *q = hdr + 1;
   uint8_t ids[(LWT_NCOLS + 1) * LWT_VARINT_MAX], *e = ids;
   hdr[0] = LWT_TAG_CHUNK;
   e = lwt_put_varint(e, st->id);
   e = lwt_put_varint(e, st->tid);
-  for (int i = 0; i < LWT_NCOLS - 1; i++) e = lwt_put_varint(e, wr.col[i].len);
+  for (int i = 0; i < LWT_NCOLS - 1; i++) e = lwt_put_varint(e, len[i]);
   size_t total = (size_t)(e - ids);
-  for (int i = 0; i < LWT_NCOLS; i++) total += wr.col[i].len;
+  for (int i = 0; i < LWT_NCOLS; i++) total += len[i];
   q = lwt_put_varint(q, total);
   buf_put(&wr.raw, hdr, (size_t)(q - hdr));
   buf_put(&wr.raw, ids, (size_t)(e - ids));
-  for (int i = 0; i < LWT_NCOLS; i++) buf_put(&wr.raw, wr.col[i].p, wr.col[i].len);
+  for (int i = 0; i < LWT_NCOLS; i++) buf_put(&wr.raw, c[i]->p, len[i]);
+  for (int i = 1; i < LWT_NCOLS; i++) {
+    buf_t *b = &st->col[i];
+    memmove(b->p, b->p + take[i], b->len - take[i]);
+    b->len -= take[i];
+  }
+  memmove(st->m, st->m + nrec, (st->nm - nrec) * sizeof *st->m);
+  st->nm -= nrec;
+  if (st->nm == 0) st->unsorted = 0;
 }
 
-/* Writes the stage's numbered prefix and drops it from the stage. */
+/* Writes the stage's numbered prefix (a realloc's free point only with
+ * its record). */
 static void stage_emit(stage_t *st) {
   size_t k = 0;
-  while (k < st->nm && (st->m[k].npts == 0 || (st->m[k].seq && (st->m[k].npts < 2 || st->m[k].fseq))))
-    k++;
-  if (k == 0) return;
-  wr_chunk(st, k);
-  size_t cut = st->m[k - 1].off + st->m[k - 1].len;
-  memmove(st->b.p, st->b.p + cut, st->b.len - cut);
-  st->b.len -= cut;
-  memmove(st->m, st->m + k, (st->nm - k) * sizeof *st->m);
-  st->nm -= k;
-  for (size_t j = 0; j < st->nm; j++) st->m[j].off -= (uint32_t)cut;
+  while (k < st->nm && (st->m[k].kind == PT_NONE || st->m[k].seq) &&
+         (st->m[k].kind != PT_FREE || (k + 1 < st->nm && st->m[k + 1].seq)))
+    k += st->m[k].kind == PT_FREE ? 2 : 1;
+  if (k) stage_write(st, k);
 }
 
 /* Moves every lane's complete records into its stage, numbers what the
@@ -674,18 +714,25 @@ static void wr_drain_mode(int final) {
       st->live = 1;
       st->id = l->id;
       st->tid = l->tid;
-      st->rkey = st->fprev = 0;
-      st->b.len = st->nm = 0;
+      st->rkey = st->fprev = st->last_key = 0;
+      st->unsorted = 0;
+      st->nm = 0;
+      for (int c = 0; c < LWT_NCOLS; c++) st->col[c].len = 0;
     }
     uint64_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed), head = wr.heads[i];
     if (head > tail) {
       size_t n = (size_t)(head - tail), at = (size_t)(tail & (l->cap - 1));
-      size_t first = n < l->cap - at ? n : l->cap - at, from = st->b.len;
-      if (buf_reserve(&st->b, n) < 0) continue; /* out of memory: try again next tick */
-      buf_put(&st->b, l->ring + at, first);
-      buf_put(&st->b, l->ring, n - first);
+      size_t first = n < l->cap - at ? n : l->cap - at;
+      const uint8_t *src = l->ring + at;
+      if (first < n) { /* wrapped: made linear */
+        wr.lin.len = 0;
+        buf_put(&wr.lin, l->ring + at, first);
+        buf_put(&wr.lin, l->ring, n - first);
+        if (wr.lin.len != n) continue; /* out of memory: try again next tick */
+        src = wr.lin.p;
+      }
+      if (stage_split(st, src, n) < 0) continue; /* out of memory: next tick */
       atomic_store_explicit(&l->tail, head, memory_order_release);
-      if (stage_parse(st, from) < 0) st->b.len = from; /* out of memory: the records are lost */
     }
   }
   stage_number(w);
@@ -713,7 +760,9 @@ static void stages_reset(void) {
   if (stg)
     for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
       stg[i].live = 0;
-      stg[i].b.len = stg[i].nm = 0;
+      stg[i].unsorted = 0;
+      stg[i].nm = 0;
+      for (int c = 0; c < LWT_NCOLS; c++) stg[i].col[c].len = 0;
       stg[i].floor_seen = stg[i].floor_ticks = 0;
     }
   wr_w_done = 0;
