@@ -251,12 +251,25 @@ static lw_chunk_t *align_front(lw_heap_t *h, lw_chunk_t *c, size_t align) {
   return d;
 }
 
+/* An aligned request looks a little further among the parked chunks: a
+ * few of its bin and of the next one, for one whose payload is aligned
+ * (blocks freed by aligned requests come back aligned). */
+static lw_chunk_t *quick_aligned(lw_heap_t *h, size_t need, size_t align) {
+  unsigned b = _lw_bin_of(need);
+  for (unsigned k = b; k <= b + 1 && k < LW_NBINS; k++) {
+    int budget = 4;
+    for (lw_chunk_t *c = h->quick[k]; c && budget--; c = c->next)
+      if (lw_chunk_size(c) >= need && ((uintptr_t)lw_chunk_payload(c) & (align - 1)) == 0) return c;
+  }
+  return NULL;
+}
+
 void *_lw_heap_alloc(lw_heap_t *h, size_t size, size_t align) {
   if (lw_unlikely(lw_reentered())) return _lw_signal_alloc(size, align);
   size_t need = chunk_need(size);
   size_t want = align > LW_ALIGN ? need + align + LW_CHUNK_MIN : need;
   bool locked = heap_lock(h);
-  lw_chunk_t *q = h->quick[_lw_bin_of(need)]; /* an unmerged chunk that fits as it is */
+  lw_chunk_t *q = align > LW_ALIGN ? quick_aligned(h, need, align) : h->quick[_lw_bin_of(need)];
   if (q && lw_chunk_size(q) >= need && ((uintptr_t)lw_chunk_payload(q) & (align - 1)) == 0) {
     void *p = use_quick(h, q);
     heap_unlock(h, locked);
