@@ -535,14 +535,15 @@ static inline uint64_t cand_next(const stage_t *st, size_t *k, uint64_t w) {
 }
 
 /* Numbers every point below w, lanes merged by (key, slot, place). */
-static void stage_number(uint64_t w) {
+static void stage_number(uint64_t w, const unsigned *lanes, unsigned nlanes) {
   /* the usual case: each lane's points are in key order (only an allocator
    * event inside a free comes before the free's smaller key), merged as
    * they stand; a lane out of order is sorted into pts first */
   unsigned act[LWT_MAX_LANES], nact = 0;
   size_t ck[LWT_MAX_LANES], n = 0;
   uint64_t ckey[LWT_MAX_LANES];
-  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
+  for (unsigned li = 0; li < nlanes; li++) {
+    unsigned i = lanes[li];
     stage_t *st = &stg[i];
     if (!st->live || st->nm == 0) continue;
     seg_lo[i] = seg_hi[i] = n;
@@ -583,9 +584,17 @@ static void stage_number(uint64_t w) {
       uint64_t ka = ckey[act[a]], kb = ckey[act[best]];
       if (ka < kb || (ka == kb && act[a] < act[best])) best = a;
     }
-    unsigned i = act[best];
+    /* the runner-up: the best lane's points go on being numbered while
+     * they still sort before it (threads allocate in runs) */
+    unsigned i = act[best], next = LWT_MAX_LANES;
+    uint64_t knext = UINT64_MAX;
+    for (unsigned a = 0; a < nact; a++) {
+      if (a == best) continue;
+      uint64_t ka = ckey[act[a]];
+      if (ka < knext || (ka == knext && act[a] < next)) knext = ka, next = act[a];
+    }
     stage_t *st = &stg[i];
-    do { /* alone: the lane's points one after another */
+    do {
       if (st->unsorted) {
         st->m[pts[ck[i]].m].seq = ++wr_seq;
         ckey[i] = ++ck[i] < seg_hi[i] ? pts[ck[i]].key : UINT64_MAX;
@@ -593,33 +602,37 @@ static void stage_number(uint64_t w) {
         st->m[ck[i]++].seq = ++wr_seq;
         ckey[i] = cand_next(st, &ck[i], w);
       }
-    } while (nact == 1 && ckey[i] != UINT64_MAX);
+    } while (ckey[i] < knext || (ckey[i] == knext && ckey[i] != UINT64_MAX && i < next));
     if (ckey[i] == UINT64_MAX) act[best] = act[--nact];
   }
 }
 
-/* Writes the stage's first nrec metas as one CHUNK, with the merge's
- * numbers, and drops them from the stage. */
-static void stage_write(stage_t *st, size_t nrec) {
+/* Writes the stage's numbered prefix (a realloc's free point only with
+ * its record) as one CHUNK with the merge's numbers, and drops it from the
+ * stage: one pass over the metas. */
+static void stage_emit(stage_t *st) {
   buf_t *cq = &wr.col[LWT_COL_SEQ], *cz = &wr.col[LWT_COL_SIZE];
-  size_t take[LWT_NCOLS] = {0};
-  for (size_t k = 0; k < nrec; k++)
-    for (int i = 1; i < LWT_NCOLS; i++) take[i] += st->m[k].clen[i];
   cq->len = cz->len = 0;
-  if (buf_reserve(cq, LWT_VARINT_MAX * nrec) < 0 ||
-      buf_reserve(cz, take[LWT_COL_SIZE] + LWT_VARINT_MAX * nrec) < 0)
+  if (st->nm == 0 || buf_reserve(cq, LWT_VARINT_MAX * st->nm) < 0 ||
+      buf_reserve(cz, st->col[LWT_COL_SIZE].len + LWT_VARINT_MAX * st->nm) < 0)
     return; /* out of memory: try again next tick */
+  size_t take[LWT_NCOLS] = {0}, k = 0;
   const uint8_t *zs = st->col[LWT_COL_SIZE].p, *zrun = zs;
-  uint64_t fseq = 0;
-  for (size_t k = 0; k < nrec; k++) {
+  uint64_t fseq = 0, fprev = st->fprev;
+  uint8_t *q = cq->p;
+  for (; k < st->nm; k++) {
     const smeta_t *m = &st->m[k];
+    if (m->kind == PT_REC ? !m->seq
+                          : m->kind == PT_FREE && (!m->seq || k + 1 == st->nm || !m[1].seq))
+      break;
+    for (int i = 1; i < LWT_NCOLS; i++) take[i] += m->clen[i];
     zs += m->clen[LWT_COL_SIZE];
     if (m->kind != PT_REC) {
       if (m->kind == PT_FREE) fseq = m->seq;
       continue;
     }
-    cq->len = (size_t)(lwt_put_svarint(cq->p + cq->len, (int64_t)(m->seq - st->fprev - 1)) - cq->p);
-    st->fprev = m->seq;
+    q = lwt_put_svarint(q, (int64_t)(m->seq - fprev - 1));
+    fprev = m->seq;
     if (fseq) { /* seq - free_seq after the realloc's size: the free point sorts first */
       memcpy(cz->p + cz->len, zrun, (size_t)(zs - zrun));
       cz->len += (size_t)(zs - zrun);
@@ -628,12 +641,16 @@ static void stage_write(stage_t *st, size_t nrec) {
       fseq = 0;
     }
   }
+  if (k == 0) return;
+  size_t nrec = k;
+  st->fprev = fprev;
+  cq->len = (size_t)(q - cq->p);
   memcpy(cz->p + cz->len, zrun, (size_t)(zs - zrun));
   cz->len += (size_t)(zs - zrun);
   const buf_t *c[LWT_NCOLS] = {cq, &st->col[LWT_COL_TIME], &st->col[LWT_COL_PTR],
                                &st->col[LWT_COL_STACK], cz, &st->col[LWT_COL_TAG]};
   size_t len[LWT_NCOLS] = {cq->len, take[1], take[2], take[3], cz->len, take[5]};
-  uint8_t hdr[1 + LWT_VARINT_MAX], *q = hdr + 1;
+  uint8_t hdr[1 + LWT_VARINT_MAX], *h = hdr + 1;
   uint8_t ids[(LWT_NCOLS + 1) * LWT_VARINT_MAX], *e = ids;
   hdr[0] = LWT_TAG_CHUNK;
   e = lwt_put_varint(e, st->id);
@@ -641,28 +658,18 @@ static void stage_write(stage_t *st, size_t nrec) {
   for (int i = 0; i < LWT_NCOLS - 1; i++) e = lwt_put_varint(e, len[i]);
   size_t total = (size_t)(e - ids);
   for (int i = 0; i < LWT_NCOLS; i++) total += len[i];
-  q = lwt_put_varint(q, total);
-  buf_put(&wr.raw, hdr, (size_t)(q - hdr));
+  h = lwt_put_varint(h, total);
+  buf_put(&wr.raw, hdr, (size_t)(h - hdr));
   buf_put(&wr.raw, ids, (size_t)(e - ids));
   for (int i = 0; i < LWT_NCOLS; i++) buf_put(&wr.raw, c[i]->p, len[i]);
   for (int i = 1; i < LWT_NCOLS; i++) {
     buf_t *b = &st->col[i];
-    memmove(b->p, b->p + take[i], b->len - take[i]);
+    if (b->len > take[i]) memmove(b->p, b->p + take[i], b->len - take[i]);
     b->len -= take[i];
   }
-  memmove(st->m, st->m + nrec, (st->nm - nrec) * sizeof *st->m);
+  if (st->nm > nrec) memmove(st->m, st->m + nrec, (st->nm - nrec) * sizeof *st->m);
   st->nm -= nrec;
   if (st->nm == 0) st->unsorted = 0;
-}
-
-/* Writes the stage's numbered prefix (a realloc's free point only with
- * its record). */
-static void stage_emit(stage_t *st) {
-  size_t k = 0;
-  while (k < st->nm && (st->m[k].kind == PT_NONE || st->m[k].seq) &&
-         (st->m[k].kind != PT_FREE || (k + 1 < st->nm && st->m[k + 1].seq)))
-    k += st->m[k].kind == PT_FREE ? 2 : 1;
-  if (k) stage_write(st, k);
 }
 
 /* Moves every lane's complete records into its stage, numbers what the
@@ -680,6 +687,9 @@ static void wr_drain_mode(int final) {
     w = _lwt_key_bound();
     _lwt_key_fence();
   }
+  /* the slots in use: the passes below and the merge visit only them */
+  static unsigned act[LWT_MAX_LANES];
+  unsigned nact = 0;
   for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
     lwt_lane_t *l = &_lwt_g.lanes[i];
     wr.states[i] = atomic_load_explicit(&l->state, memory_order_acquire);
@@ -687,6 +697,7 @@ static void wr_drain_mode(int final) {
       wr.heads[i] = 0;
       continue;
     }
+    act[nact++] = i;
     uint64_t f = atomic_load_explicit(&l->floor, memory_order_acquire);
     wr.heads[i] = atomic_load_explicit(&l->head, memory_order_acquire);
     stage_t *st = &stg[i];
@@ -706,8 +717,8 @@ static void wr_drain_mode(int final) {
   if (w < wr_w_done) w = wr_w_done; /* keys below it were numbered: a floor under it is only
                                        a stale key_hi, the held key is above */
   _lwt_stacks_emit(wr_stack, NULL);
-  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
-    if (wr.states[i] == LANE_FREE) continue;
+  for (unsigned a = 0; a < nact; a++) {
+    unsigned i = act[a];
     lwt_lane_t *l = &_lwt_g.lanes[i];
     stage_t *st = &stg[i];
     if (!st->live || st->id != l->id) { /* a new lane id in this slot (the old one is written) */
@@ -735,10 +746,10 @@ static void wr_drain_mode(int final) {
       atomic_store_explicit(&l->tail, head, memory_order_release);
     }
   }
-  stage_number(w);
+  stage_number(w, act, nact);
   wr_w_done = w;
-  for (unsigned i = 0; i < LWT_MAX_LANES; i++) {
-    if (wr.states[i] == LANE_FREE) continue;
+  for (unsigned a = 0; a < nact; a++) {
+    unsigned i = act[a];
     lwt_lane_t *l = &_lwt_g.lanes[i];
     stage_t *st = &stg[i];
     stage_emit(st);
