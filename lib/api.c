@@ -137,8 +137,8 @@ size_t _lw_usable_size(const void *p) {
  * smallest such class would more than double the request: a medium chunk
  * cut at an aligned address wastes less. */
 static int pool_class_aligned(size_t size, size_t align) {
-  for (unsigned c = lw_size_class(size); c < LW_NCLASSES; c++)
-    if (_lw_class_size[c] % align == 0)
+  for (unsigned c = size <= LW_SMALL_MAX ? lw_size_class(size) : LW_NSMALL; c < LW_NCLASSES; c++)
+    if (_lw_class_size[c] % align == 0 && _lw_class_size[c] >= size)
       return _lw_class_size[c] <= 2 * size || _lw_class_size[c] <= 64 ? (int)c : -1;
   return -1;
 }
@@ -151,7 +151,7 @@ void *_lw_memalign(size_t align, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (size <= LW_SMALL_MAX) {
+  if (size <= LW_CLASS_MAX) {
     int c = pool_class_aligned(size, align);
     if (c >= 0) return lw_pool_alloc(_lw_tld, (unsigned)c);
   }

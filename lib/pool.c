@@ -27,6 +27,7 @@ const uint32_t _lw_class_size[LW_NCLASSES] = {
     512, 576, 640, 704, 768, 832, 896, 960, 1024, 1040, 1088, 1152,
     1216, 1280, 1344, 1408, 1472, 1536, 1600, 1664, 1728, 1792, 1856, 1920,
     1984, 2048,
+    2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, /* aligned requests only */
 };
 /* class of a request: _lw_class_of8[(size + 7) / 8], size <= LW_SMALL_MAX */
 const uint8_t _lw_class_of8[LW_SMALL_MAX / 8 + 1] = {
@@ -47,7 +48,7 @@ const uint8_t _lw_class_of8[LW_SMALL_MAX / 8 + 1] = {
 const uint8_t _lw_hot_max[LW_NCLASSES] = {
     16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 14, 12, 11, 10, 9, 9, 8,
     8, 7, 6, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2,
+    2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
 /* The page every empty class slot points at: no free slot, never owned,

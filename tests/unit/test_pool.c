@@ -16,7 +16,7 @@ static void *first_block(void *out) {
  * the medium heap), every class of this thread has a pool page. */
 static void warm_up_all_classes(void) {
   void *p[LW_WARMUP];
-  for (unsigned c = 0; c < LW_NCLASSES; c++) {
+  for (unsigned c = 0; c < LW_NSMALL; c++) {
     for (int i = 0; i < LW_WARMUP; i++) p[i] = lw_malloc(_lw_class_size[c]);
     for (int i = 0; i < LW_WARMUP; i++) lw_free(p[i]);
     void *q = lw_malloc(_lw_class_size[c]);
@@ -34,7 +34,7 @@ TEST(slots_are_distinct_aligned_and_writable) {
   enum { N = 5000 };
   static void *p[N];
   warm_up_all_classes();
-  for (unsigned c = LW_CHECKED ? 1 : 0; c < LW_NCLASSES; c++) { /* checked: no 8-byte class */
+  for (unsigned c = LW_CHECKED ? 1 : 0; c < LW_NSMALL; c++) { /* checked: no 8-byte class */
     size_t sz = _lw_class_size[c];
     uint64_t before = class_used(c);
     for (int i = 0; i < N; i++) {
@@ -50,6 +50,33 @@ TEST(slots_are_distinct_aligned_and_writable) {
     for (int i = 0; i < N; i += 2) lw_free(p[i]);
     lw_check();
     for (int i = 1; i < N; i += 2) lw_free(p[i]);
+    EXPECT_EQ_U(class_used(c), before);
+    lw_check();
+  }
+}
+
+/* The classes past LW_SMALL_MAX serve aligned requests only: a request
+ * aligned to the largest power of two dividing the slot size takes a slot
+ * of the class, aligned; plain malloc of the same size does not. */
+TEST(aligned_classes_serve_aligned_requests) {
+  enum { N = 40 };
+  static void *p[N];
+  for (unsigned c = LW_NSMALL; c < LW_NCLASSES; c++) {
+    size_t sz = _lw_class_size[c], align = sz & -sz;
+    uint64_t before = class_used(c);
+    for (int i = 0; i < N; i++) {
+      ASSERT(lw_posix_memalign(&p[i], align, sz - 16) == 0);
+      EXPECT(((uintptr_t)p[i] & (align - 1)) == 0);
+      EXPECT_EQ_U(lw_usable_size(p[i]), sz);
+      memset(p[i], (int)i, sz);
+    }
+    EXPECT_EQ_U(class_used(c) - before, N);
+    void *m = lw_malloc(sz);
+    EXPECT_EQ_U(class_used(c) - before, N); /* plain malloc: the medium heap */
+    lw_free(m);
+    for (int i = 0; i < N; i++) EXPECT(((unsigned char *)p[i])[sz - 1] == (unsigned char)i);
+    lw_check();
+    for (int i = 0; i < N; i++) lw_free(p[i]);
     EXPECT_EQ_U(class_used(c), before);
     lw_check();
   }
