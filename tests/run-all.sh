@@ -110,7 +110,7 @@ stage_sanitize() {
 stage_tsan() {
   local dir="$CI_DIR/tsan"
   configure "$dir" -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
-    -DLW_BUILD_BENCH=OFF || return 1
+    -DLW_BUILD_BENCH=OFF -DLW_BUILD_TOOLS=ON || return 1
   build_test_dirs "$dir" unit || return 1
   make -C "$dir/tests/stress" -j "$JOBS" --no-print-directory stress-stress-lw stress-thread_churn-lw || return 1
   make -C "$dir" -j "$JOBS" --no-print-directory lwview lwtrace test_viewer_units || return 1
