@@ -93,6 +93,7 @@ static uint64_t mono_ns(clockid_t c) {
  * as its clock (clocksource not tsc / arch_sys_counter, other CPUs, or
  * LW_TRACE_CLOCK=mono), the hooks call clock_gettime. */
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <x86intrin.h>
 #define CLK_COUNTER "tsc"
 static inline uint64_t clk_ticks(void) { return __rdtsc(); }
@@ -218,7 +219,7 @@ void _lwt_set_internal(int on) { ts.internal += on ? 1 : -1; }
  * (key, lane id, place in the lane) and numbers the records 1, 2, 3... in
  * that order: the seq of the file (writer.c, "the merge"). Keys are the CPU
  * counter (g.key_ticks), read in order with the memory accesses around it
- * (x86: lfence; rdtsc, plus the compiler barrier; aarch64: dsb; isb; mrs),
+ * (x86: rdtscp, plus the compiler barrier; aarch64: dsb; isb; mrs),
  * so that no hook writes a shared line: a shared counter (g.seq, the old
  * sequence number) bounced between the cores on every call and made two
  * recording threads ~1.2-1.3x slower per call than one. Where the counter
@@ -227,8 +228,8 @@ void _lwt_set_internal(int on) { ts.internal += on ? 1 : -1; }
  * Causality (the invariant the merge relies on): a block freed by thread A
  * and returned by thread B's malloc must sort free first. A's free takes
  * its key in _lw_trace_enter, before the real free: the read executes
- * after every earlier instruction (lfence) and before any later store
- * becomes visible (stores retire after it). B's malloc takes its key
+ * after every earlier instruction and load (rdtscp) and before any later
+ * store becomes visible (stores retire after it). B's malloc takes its key
  * after the real malloc returned, after every load of it completed. B's
  * malloc can only return the block after it observed a store A's free
  * made, so A's read happened before that store was visible, which was
@@ -253,7 +254,10 @@ void _lwt_set_internal(int on) { ts.internal += on ? 1 : -1; }
 static inline __attribute__((unused)) uint64_t key_ticks_read(void) {
 #if defined(__x86_64__)
   uint32_t lo, hi;
-  __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+  /* rdtscp: after every earlier instruction has executed and every
+   * earlier load is globally visible; later stores become visible only
+   * after it retires (lfence; rdtsc does the same, ~8 % dearer here) */
+  __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi) : : "rcx", "memory");
   return ((uint64_t)hi << 32 | lo) & TOK_KEY;
 #elif defined(__aarch64__)
   uint64_t v;
@@ -266,7 +270,10 @@ static inline __attribute__((unused)) uint64_t key_ticks_read(void) {
 
 static __attribute__((unused)) int key_counter_fast(void) {
 #if defined(__x86_64__)
-  return 1; /* an invariant TSC (the kernel's clocksource) runs at >= 1 GHz */
+  /* an invariant TSC (the kernel's clocksource) runs at >= 1 GHz; the
+   * ordered read needs RDTSCP (CPUID 0x80000001 EDX bit 27) */
+  unsigned a, b, c, d;
+  return __get_cpuid(0x80000001, &a, &b, &c, &d) && (d >> 27 & 1);
 #elif defined(__aarch64__)
   uint64_t f;
   __asm__ __volatile__("mrs %0, cntfrq_el0" : "=r"(f));
