@@ -58,6 +58,7 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size) {
     if (hot) return hot;
     lw_page_t *pg = tld->cur[cls];
     if (lw_likely(pg->free != NULL)) return lw_pool_pop(pg);
+    if (lw_pool_has_unused(pg)) return lw_pool_take_unused(pg);
     return malloc_small_slow(tld, cls, size);
   }
   return malloc_medium_large(size, LW_ALIGN);
@@ -71,7 +72,8 @@ void *_lw_malloc(size_t size) { return malloc_fast(size); }
 static void pool_check_free(lw_page_t *pg, void *p) {
   size_t off = (size_t)((uint8_t *)p - pg->start);
   if (atomic_load_explicit(&pg->state, memory_order_relaxed) == LW_PAGE_FREE || !pg->start ||
-      off % pg->slot_size || off >= (size_t)pg->bumped * pg->slot_size)
+      off % pg->slot_size || off >= (size_t)pg->bumped * pg->slot_size ||
+      ((uint8_t *)p >= pg->unused && (uint8_t *)p < pg->unused_end))
     _lw_report("invalid free of pointer", p);
   if (((uint64_t *)p)[1] == lw_free_canary(p)) _lw_report("double free of pointer", p);
   ((uint64_t *)p)[1] = lw_free_canary(p);

@@ -144,10 +144,13 @@ int _lw_pool_check(void) {
       for (lw_block_t *b = pg->free; b; b = lw_block_next(b)) {
         size_t off = (size_t)((uint8_t *)b - pg->start);
         LW_INSIST(off < (size_t)pg->bumped * pg->slot_size && "free slot inside the carved part");
+        LW_INSIST(!((uint8_t *)b >= pg->unused && (uint8_t *)b < pg->unused_end) && "free slot not in the unused range");
         LW_INSIST(off % pg->slot_size == 0 && "free slot on a slot boundary");
         LW_INSIST(++nfree <= limit && "free list has no cycle");
       }
-      LW_INSIST(nfree + pg->used == pg->bumped && "used + local free == carved");
+      size_t nunused = (size_t)(pg->unused_end - pg->unused) / pg->slot_size;
+      LW_INSIST(pg->unused <= pg->unused_end && "unused range well-formed");
+      LW_INSIST(nfree + pg->used + nunused == pg->bumped && "used + local free + unused == carved");
       /* remote frees still count as used until collected; blocks pushed by
        * other threads are immutable until then */
       uint32_t nremote = 0;

@@ -214,6 +214,7 @@ static lw_page_t *page_acquire(lw_tld_t *tld, unsigned cls) {
   pg->free = NULL;
   pg->used = 0;
   pg->bumped = 0;
+  pg->unused = pg->unused_end = NULL;
   pg->slot_size = _lw_class_size[cls];
   pg->capacity = (uint32_t)(LW_PAGE_SIZE / pg->slot_size);
   pg->cls = (uint8_t)cls;
@@ -257,18 +258,15 @@ static bool collect_remote(lw_page_t *pg) {
   return true;
 }
 
-/* Carves the next few KiB of never-used slots into the free list. */
+/* Carves the next few KiB of never-used slots: they become the page's
+ * unused range, handed out without being written (lw_pool_take_unused). */
 static void carve(lw_page_t *pg) {
   uint32_t n = pg->capacity - pg->bumped;
   uint32_t batch = 4096 / pg->slot_size;
   if (batch < 2) batch = 2;
   if (n > batch) n = batch;
-  uint8_t *first = pg->start + (size_t)pg->bumped * pg->slot_size;
-  uint8_t *s = first;
-  for (uint32_t i = 1; i < n; i++, s += pg->slot_size)
-    lw_block_set_next((lw_block_t *)s, (lw_block_t *)(s + pg->slot_size));
-  lw_block_set_next((lw_block_t *)s, pg->free);
-  pg->free = (lw_block_t *)first;
+  pg->unused = pg->start + (size_t)pg->bumped * pg->slot_size;
+  pg->unused_end = pg->unused + (size_t)n * pg->slot_size;
   pg->bumped += n;
 }
 
@@ -312,6 +310,7 @@ static void *alloc_slow(lw_tld_t *tld, unsigned cls) {
   for (;;) {
     lw_page_t *pg = tld->cur[cls];
     if (pg != &_lw_page_empty) {
+      if (lw_pool_has_unused(pg)) return lw_pool_take_unused(pg);
       if (pg->free || collect_remote(pg)) return lw_pool_pop(pg);
       /* Freed slots elsewhere before fresh ones: pages that remote frees
        * made available again come in behind the head, and other pages of
@@ -328,7 +327,7 @@ static void *alloc_slow(lw_tld_t *tld, unsigned cls) {
       }
       if (pg->bumped < pg->capacity) {
         carve(pg);
-        return lw_pool_pop(pg);
+        return lw_pool_take_unused(pg);
       }
       page_mark_full(tld, pg);
       continue;

@@ -95,6 +95,7 @@ typedef struct lw_page_s {
   _Alignas(64) lw_block_t *free;    /* local free list; touched only by the owner */
   uint32_t used;                    /* slots handed out, less local/collected frees */
   uint32_t bumped;                  /* slots carved so far (the rest never touched) */
+  uint8_t *unused, *unused_end;     /* carved slots not yet handed out, never written */
   _Atomic(uint32_t) state;          /* LW_PAGE_* */
   _Atomic(uintptr_t) remote;        /* remote-free stack | LW_REMOTE_* flags */
 } lw_page_t;
