@@ -545,6 +545,9 @@ static _Atomic uint32_t uw_gen = 1;
 /* [0]: keyed at frame 0, [1]: at frame UW_MEMO_AT */
 static __thread uw_memo_t uw_memo[2][UW_MEMO_SETS][UW_MEMO_WAYS];
 static __thread uint8_t uw_memo_next[2][UW_MEMO_SETS]; /* round-robin replacement */
+/* each entry's sp0, a set's on one line: a probe touches an entry (~0.5 KiB,
+ * 68 KiB in all, past the L1) only when its sp matches */
+static __thread uint64_t uw_memo_sp[2][UW_MEMO_SETS][UW_MEMO_WAYS];
 /* set while this thread reads or writes its memo: a signal handler's
  * walk then leaves the memo alone */
 static __thread volatile int uw_memo_busy;
@@ -572,10 +575,11 @@ typedef struct uw_rec_s {
 
 /* Looks the rest of a walk up in memo table t from these registers: the
  * number of frames put in out, or -1 and *rc set to record a new entry. */
-static inline int uw_memo_find(unsigned t, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr,
+static inline __attribute__((always_inline)) int uw_memo_find(unsigned t, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr,
                                unsigned left, uint32_t gen, int base, void **out, uw_rec_t *rc) {
   unsigned set = (unsigned)((sp * UW_MUL) >> 60) & (UW_MEMO_SETS - 1);
   for (unsigned w = 0; w < UW_MEMO_WAYS; w++) {
+    if (uw_memo_sp[t][set][w] != sp) continue;
     const uw_memo_t *m = &uw_memo[t][set][w];
     if (!m->valid || m->sp0 != sp || m->pc0 != pc || (m->use_fp0 && m->fp0 != fp) ||
         (m->use_lr0 && m->lr0 != lr) || m->gen != gen || m->max != left)
@@ -590,7 +594,9 @@ static inline int uw_memo_find(unsigned t, uint64_t pc, uint64_t sp, uint64_t fp
     }
     if (same) return m->n;
   }
-  uw_memo_t *m = &uw_memo[t][set][uw_memo_next[t][set]++ % UW_MEMO_WAYS];
+  unsigned v = uw_memo_next[t][set]++ % UW_MEMO_WAYS;
+  uw_memo_t *m = &uw_memo[t][set][v];
+  uw_memo_sp[t][set][v] = sp;
   m->valid = 1;
   m->pc0 = pc;
   m->sp0 = sp;
