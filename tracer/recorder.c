@@ -106,22 +106,6 @@ static inline uint64_t clk_ticks(void) {
 }
 #endif
 
-static inline uint64_t now_ns(void) {
-#if defined(CLK_COUNTER) && defined(__SIZEOF_INT128__)
-  unsigned s = atomic_load_explicit(&g.clk_seq, memory_order_acquire);
-  uint64_t mult = atomic_load_explicit(&g.clk_mult, memory_order_relaxed);
-  if (mult && !(s & 1)) {
-    uint64_t bt = atomic_load_explicit(&g.clk_base_ticks, memory_order_relaxed);
-    uint64_t bn = atomic_load_explicit(&g.clk_base_ns, memory_order_relaxed);
-    uint64_t t = clk_ticks();
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&g.clk_seq, memory_order_relaxed) == s && t >= bt)
-      return bn + (uint64_t)(((unsigned __int128)(t - bt) * mult) >> 32);
-  }
-#endif
-  return mono_ns(CLOCK_MONOTONIC) - g.t0;
-}
-
 /* The time of a counter reading t already taken (an order key): no
  * second read of the counter. */
 static inline uint64_t ticks_ns(uint64_t t) {
@@ -139,6 +123,15 @@ static inline uint64_t ticks_ns(uint64_t t) {
   (void)t;
 #endif
   return mono_ns(CLOCK_MONOTONIC) - g.t0;
+}
+
+/* Now, by the counter where it is the kernel's clock. */
+static inline uint64_t now_ns(void) {
+#if defined(CLK_COUNTER) && defined(__SIZEOF_INT128__)
+  return ticks_ns(clk_ticks());
+#else
+  return ticks_ns(0);
+#endif
 }
 
 uint64_t _lwt_now(void) { return now_ns(); }

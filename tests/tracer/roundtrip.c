@@ -102,14 +102,45 @@ static void *run(void *arg) {
 
 static char path[256];
 
+/* Records dropped by full rings (LOST records) in the trace at path, and
+ * its lowest seq less one (the numbers go on across a process's sessions). */
+static uint64_t trace_lost(uint64_t *base) {
+  char err[1024];
+  lwt_reader_t *r = lwt_open(path, err, sizeof err);
+  if (!r) return 0;
+  lwt_record_t rec;
+  uint64_t lost = 0, low = UINT64_MAX;
+  while (lwt_next(r, &rec) == 1) {
+    if (rec.kind == LWT_LOST) lost += rec.lost.count;
+    if (rec.kind == LWT_POOL_SNAPSHOT || rec.kind == LWT_END) continue;
+    uint64_t first = rec.kind == LWT_CALL && rec.call.free_seq ? rec.call.free_seq : rec.seq;
+    if (first && first < low) low = first;
+  }
+  lwt_close(r);
+  *base = low == UINT64_MAX ? 0 : low - 1;
+  return lost;
+}
+
 TEST(every_field_round_trips) {
-  ASSERT(lw_trace_start(path) == 0);
-  th[0].seed = 0x1234567;
-  th[1].seed = 0x89abcdef;
-  pthread_t p[2];
-  for (int i = 0; i < 2; i++) pthread_create(&p[i], NULL, run, &th[i]);
-  for (int i = 0; i < 2; i++) pthread_join(p[i], NULL);
-  ASSERT(lw_trace_stop() == 0);
+  /* A ring that fills while the writer thread gets no CPU drops records
+   * (hooks never wait; the trace says so in LOST records): then the
+   * record-by-record comparison below cannot line up, so record again. */
+  uint64_t base = 0;
+  for (int attempt = 1;; attempt++) {
+    ASSERT(lw_trace_start(path) == 0);
+    th[0].seed = 0x1234567;
+    th[1].seed = 0x89abcdef;
+    pthread_t p[2];
+    for (int i = 0; i < 2; i++) pthread_create(&p[i], NULL, run, &th[i]);
+    for (int i = 0; i < 2; i++) pthread_join(p[i], NULL);
+    ASSERT(lw_trace_stop() == 0);
+    uint64_t lost = trace_lost(&base);
+    if (!lost) break;
+    fprintf(stderr, "  attempt %d: full rings dropped %llu records (writer starved): recording again\n",
+            attempt, (unsigned long long)lost);
+    ASSERT(attempt < 8);
+    unlink(path);
+  }
 
   char err[1024];
   lwt_reader_t *r = lwt_open(path, err, sizeof err);
@@ -124,6 +155,7 @@ TEST(every_field_round_trips) {
     if (rec.kind == LWT_CALL && lwt_op_has_free_seq(rec.call.op)) pt[1] = rec.call.free_seq;
     for (int i = 0; i < 2; i++) {
       if (!pt[i] || rec.kind == LWT_POOL_SNAPSHOT || rec.kind == LWT_END) continue;
+      pt[i] -= base;
       points++;
       if (pt[i] < sizeof used) {
         if (used[pt[i]]) mismatches++;
@@ -195,6 +227,7 @@ TEST(stop_while_recording) {
   pthread_t p[2];
   for (int i = 0; i < 2; i++)
     pthread_create(&p[i], NULL, hammer, (void *)(uintptr_t)((uint64_t)(i + 1) << 40));
+  uint64_t total = 0;
   for (int round = 0; round < 8; round++) {
     unlink(path);
     ASSERT(lw_trace_start(path) == 0);
@@ -220,8 +253,9 @@ TEST(stop_while_recording) {
     EXPECT(rc == 0);
     lwt_close(r);
     EXPECT_EQ_U(bad, 0);
-    EXPECT(calls > 0);
+    total += calls;
   }
+  EXPECT(total > 0); /* a single 20 ms session may get no CPU on a loaded machine */
   atomic_store(&hammer_stop, 1);
   for (int i = 0; i < 2; i++) pthread_join(p[i], NULL);
 }
