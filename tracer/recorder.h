@@ -219,9 +219,14 @@ void _lwt_stacks_reset_emitted(void);
 /* unwind.c: _lwt_unwind(buf, max) fills buf as unw_backtrace(buf, max)
  * called at the same place would (buf[0]: the return address into the
  * caller) and returns the count, or -1 when a frame has a rule it does not
- * express (or LW_TRACE_UNWIND=libunwind): then take unw_backtrace. */
+ * express (or LW_TRACE_UNWIND=libunwind): then take unw_backtrace.
+ * _lwt_unwind_stack: the same, and *id = the stack's id (intern(buf, n):
+ * _lwt_stack_intern; kept in the walk memo), or 0 when the caller must intern buf
+ * itself (-1, a walk that did not own the memo, an intern that failed). */
 void _lwt_unwind_init(void);  /* reads LW_TRACE_UNWIND */
 int _lwt_unwind(void **buf, int max);
+typedef uint32_t lwt_intern_fn(void *const *buf, int got);
+int _lwt_unwind_stack(void **buf, int max, uint32_t *id, lwt_intern_fn *intern);
 void _lwt_unwind_flush(void); /* an object was unloaded: forget every rule */
 
 /* modules.c: emits MODULE records for objects not yet reported; returns

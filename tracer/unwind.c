@@ -515,7 +515,11 @@ void _lwt_unwind_init(void) {
  * caller's path while the frames above repeat); on a miss of both it
  * records an entry in each. sqlite3 (one call path, few sps): the first
  * answers 99.8 % of walks; python3 PYTHONMALLOC=malloc: frames walked for
- * 7.9 M stacks ~68 M with the first table alone, 29 M with both. An entry
+ * 7.9 M stacks ~68 M with the first table alone, 29 M with both (16 sets
+ * x 4 ways: 33 % answered by the first, 56 % by the second), 19 M with 8
+ * sets x 8 ways (the same memory: 42 % and 58 %, 0.2 % walked through;
+ * many of python's stacks share the sp of frame 0). An entry also keeps the
+ * stack's id, so a walk it answers skips _lwt_stack_intern. An entry
  * keeps, per (pc, sp) of its frame, the slots the rest of the walk read and their
  * values; a later walk that reaches the same registers and finds every slot
  * still holding its value would read the same words at the same places and
@@ -525,8 +529,8 @@ void _lwt_unwind_init(void) {
  * check are independent of each other, unlike a walk's, where each frame's
  * rule waits for the previous frame's RA.
  * Entries carry the rule cache's generation: a flush voids them all. */
-#define UW_MEMO_SETS 16 /* sets of UW_MEMO_WAYS entries, chosen by sp */
-#define UW_MEMO_WAYS 4
+#define UW_MEMO_SETS 8 /* sets of UW_MEMO_WAYS entries, chosen by sp */
+#define UW_MEMO_WAYS 8
 #define UW_MEMO_FRAMES 32
 #define UW_MEMO_FPS 8
 #define UW_MEMO_AT 4 /* the second table is keyed by the registers of this frame */
@@ -536,6 +540,8 @@ typedef struct uw_memo_s {
   uint32_t gen;
   uint8_t max, n, nchk, nfp, valid; /* frames out; RA slots checked (n + 1: a 0 ended it) */
   uint8_t use_fp0, use_lr0;           /* the walk used the first fp / lr (else they may differ) */
+  uint32_t id;                  /* the stack's id (stacks.c; 0: not known) */
+  uint64_t pre[UW_MEMO_AT];     /* table 1: the frames walked before this one, for id */
   int32_t ra_at[UW_MEMO_FRAMES]; /* RA slot - sp0 (INT32_MIN: the link register) */
   int32_t fp_at[UW_MEMO_FPS];    /* saved-fp slot - sp0 */
   uint64_t ra[UW_MEMO_FRAMES], fpv[UW_MEMO_FPS];
@@ -576,8 +582,9 @@ typedef struct uw_rec_s {
 /* Looks the rest of a walk up in memo table t from these registers: the
  * number of frames put in out, or -1 and *rc set to record a new entry. */
 static inline __attribute__((always_inline)) int uw_memo_find(unsigned t, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr,
-                               unsigned left, uint32_t gen, int base, void **out, uw_rec_t *rc) {
-  unsigned set = (unsigned)((sp * UW_MUL) >> 60) & (UW_MEMO_SETS - 1);
+                               unsigned left, uint32_t gen, int base, void **out, uw_rec_t *rc,
+                               uw_memo_t **hit) {
+  unsigned set = (unsigned)((sp * UW_MUL) >> 61) & (UW_MEMO_SETS - 1);
   for (unsigned w = 0; w < UW_MEMO_WAYS; w++) {
     if (uw_memo_sp[t][set][w] != sp) continue;
     const uw_memo_t *m = &uw_memo[t][set][w];
@@ -592,7 +599,10 @@ static inline __attribute__((always_inline)) int uw_memo_find(unsigned t, uint64
       same = v == m->ra[i];
       if (i < m->n) out[i] = (void *)(uintptr_t)v;
     }
-    if (same) return m->n;
+    if (same) {
+      *hit = (uw_memo_t *)m;
+      return m->n;
+    }
   }
   unsigned v = uw_memo_next[t][set]++ % UW_MEMO_WAYS;
   uw_memo_t *m = &uw_memo[t][set][v];
@@ -603,6 +613,7 @@ static inline __attribute__((always_inline)) int uw_memo_find(unsigned t, uint64
   m->fp0 = fp;
   m->lr0 = lr;
   m->gen = gen;
+  m->id = 0;
   m->max = (uint8_t)left;
   m->nfp = m->use_fp0 = m->use_lr0 = 0;
   rc->m = m;
@@ -639,7 +650,11 @@ static inline void uw_rec_end(uw_rec_t *rc, int n, int max, int last_zero) {
   if (n >= 0 && n < max && last_zero) m->nchk++; /* the zero RA that ended it is checked too */
 }
 
-__attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
+/* The walk, inlined into the two entry points below: its first registers
+ * are theirs. id NULL: frames only. */
+static inline __attribute__((always_inline)) int uw_walk(void **buf, int max, uint32_t *id,
+                                                       lwt_intern_fn *intern) {
+  if (id) *id = 0;
   if (!uw.enabled) return -1;
 #if UW_ARCH
   uint64_t pc, sp, fp, lr = 0;
@@ -665,11 +680,12 @@ __attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
   /* memo entries being recorded: rc[0] from frame 0, rc[1] from UW_MEMO_AT */
   uw_rec_t rc[2];
   unsigned nrc = 0;
+  uw_memo_t *hit = NULL; /* the entry that answered */
   int n = 0, first = 1, last_zero = 0;
   uint64_t fp_slot = 0;
   int fp_loaded = 0;
   if (own && max <= UW_MEMO_FRAMES) {
-    int got = uw_memo_find(0, pc, sp, fp, lr, (unsigned)max, gen, 0, buf, &rc[0]);
+    int got = uw_memo_find(0, pc, sp, fp, lr, (unsigned)max, gen, 0, buf, &rc[0], &hit);
     if (got >= 0) {
       n = got;
       goto done;
@@ -678,7 +694,7 @@ __attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
   }
   while (n < max) {
     if (n == UW_MEMO_AT && own && max <= UW_MEMO_FRAMES) {
-      int got = uw_memo_find(1, pc, sp, fp, lr, (unsigned)(max - n), gen, n, buf + n, &rc[nrc]);
+      int got = uw_memo_find(1, pc, sp, fp, lr, (unsigned)(max - n), gen, n, buf + n, &rc[nrc], &hit);
       if (got >= 0) {
         n += got;
         if (nrc) rc[0].m->valid = 0; /* not recorded to its end */
@@ -737,6 +753,27 @@ __attribute__((noinline)) int _lwt_unwind(void **buf, int max) {
   }
   for (unsigned i = 0; i < nrc; i++) uw_rec_end(&rc[i], n, max, last_zero);
 done:
+  if (id && own && n >= 0) {
+    /* The stack's id: an entry's frames are the walk's from its base on,
+     * and a table-1 entry also keeps the UW_MEMO_AT frames walked below
+     * it, so equal frames give the id interned for them before. Interned
+     * here while this walk owns the memo (no handler's walk touches it). */
+    int hit1 = hit && hit >= &uw_memo[1][0][0]; /* an entry of table 1 */
+    if (hit && hit->id && (!hit1 || memcmp(hit->pre, buf, sizeof hit->pre) == 0)) {
+      *id = hit->id;
+    } else {
+      *id = intern(buf, n);
+      if (hit) {
+        hit->id = *id;
+        if (hit1) memcpy(hit->pre, buf, sizeof hit->pre);
+      }
+      for (unsigned i = 0; i < nrc; i++)
+        if (rc[i].m->valid) {
+          rc[i].m->id = *id;
+          if (rc[i].base) memcpy(rc[i].m->pre, buf, sizeof rc[i].m->pre);
+        }
+    }
+  }
   if (own) {
     atomic_signal_fence(memory_order_seq_cst);
     uw_memo_busy = 0;
@@ -747,4 +784,10 @@ done:
   (void)max;
   return -1;
 #endif
+}
+
+__attribute__((noinline)) int _lwt_unwind(void **buf, int max) { return uw_walk(buf, max, NULL, NULL); }
+
+__attribute__((noinline)) int _lwt_unwind_stack(void **buf, int max, uint32_t *id, lwt_intern_fn *intern) {
+  return uw_walk(buf, max, id, intern);
 }
