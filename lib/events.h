@@ -19,7 +19,7 @@
   X(COALESCE_RUN, 3, "chunks", "bytes", "ns")    /* deferred merge pass   */  \
   X(OS_MAP, 4, "addr", "bytes", "")              /* mmap                  */  \
   X(OS_UNMAP, 5, "addr", "bytes", "")            /* munmap                */  \
-  X(OS_DECOMMIT, 6, "addr", "bytes", "")         /* madvise(DONTNEED)     */  \
+  X(OS_DECOMMIT, 6, "addr", "bytes", "to")       /* madvise, or moved to  */  \
   X(OS_REMAP, 7, "old", "new", "bytes")          /* mremap of a large block */
 
 enum lw_event_kind {

@@ -123,12 +123,14 @@ void *_lw_os_map_aligned(size_t size, size_t align);
 int _lw_os_unmap(void *addr, size_t size);
 void _lw_os_decommit(void *addr, size_t size);
 void *_lw_os_remap(void *addr, size_t old_size, size_t new_size);
+bool _lw_os_move(void *to, void *from, size_t size);
+void _lw_os_decommit_fresh(void *addr, size_t size);
 void *_lw_os_reserve_aligned(size_t size, size_t align);
 bool _lw_os_open(void *addr, size_t size);
 void _lw_os_release(void *addr, size_t size, size_t opened);
 void _lw_os_name(void *addr, size_t size, const char *name);
 extern _Atomic uint64_t _lw_os_mapped, _lw_os_maps, _lw_os_unmaps, _lw_os_decommits,
-    _lw_os_decommitted;
+    _lw_os_decommitted, _lw_os_moves;
 
 /* ---- segment.c: segments and the map of which addresses are ours -------- */
 int _lw_segmap_init(void);

@@ -11,7 +11,7 @@
 
 #include "internal.h"
 
-_Atomic uint64_t _lw_os_mapped, _lw_os_maps, _lw_os_unmaps, _lw_os_decommits, _lw_os_decommitted;
+_Atomic uint64_t _lw_os_mapped, _lw_os_maps, _lw_os_unmaps, _lw_os_decommits, _lw_os_decommitted, _lw_os_moves;
 
 static void *os_mmap(void *hint, size_t size) {
   void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -96,6 +96,50 @@ void _lw_os_decommit(void *addr, size_t size) {
     atomic_fetch_add_explicit(&_lw_os_decommits, 1, memory_order_relaxed);
     LW_EVENT(OS_DECOMMIT, addr, size, 0);
   }
+}
+
+/* Maps [addr, addr + size) afresh over a mapping of ours, giving its
+ * pages back; false if the kernel refuses (the map count limit). Unlike
+ * madvise it also ends the separate kernel mappings that _lw_os_move
+ * leaves: a fresh anonymous mapping merges with the arena's around it. */
+static bool os_map_over(void *addr, size_t size) {
+  int saved = errno;
+  void *p = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  errno = saved;
+  return p != MAP_FAILED;
+}
+
+/* _lw_os_decommit for the large arenas, where pages may have been moved. */
+void _lw_os_decommit_fresh(void *addr, size_t size) {
+  if (!os_map_over(addr, size)) return _lw_os_decommit(addr, size);
+  atomic_fetch_add_explicit(&_lw_os_decommits, 1, memory_order_relaxed);
+  LW_EVENT(OS_DECOMMIT, addr, size, 0);
+}
+
+/* Moves the pages of [from, from + size) to `to` (both inside the large
+ * arenas), leaving `from` mapped and empty (it reads as zeros later): a
+ * large block gets resident pages without faulting fresh ones in. The
+ * pieces moved become kernel mappings of their own (their page offsets
+ * are those of where they came from) until given back by
+ * _lw_os_decommit_fresh; `from` is mapped afresh at once for the same
+ * reason. Needs Linux 5.7+ (MREMAP_DONTUNMAP); false where the kernel
+ * refuses (older kernels, a range across two kernel mappings, the map
+ * count limit), and the caller lets the pages fault instead. */
+bool _lw_os_move(void *to, void *from, size_t size) {
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+  static _Atomic bool unsupported;
+  if (atomic_load_explicit(&unsupported, memory_order_relaxed)) return false;
+  int saved = errno;
+  void *p = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
+  if (p == MAP_FAILED && errno == EINVAL) atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+  errno = saved;
+  if (p == MAP_FAILED) return false;
+  os_map_over(from, size);
+  atomic_fetch_add_explicit(&_lw_os_moves, 1, memory_order_relaxed);
+  LW_EVENT(OS_DECOMMIT, from, size, to);
+  return true;
 }
 
 /* Grows or shrinks a large block's mapping, moving it if needed. */

@@ -43,6 +43,7 @@ LW_API void lw_stats(lw_stats_t *out) {
   out->os_maps = atomic_load_explicit(&_lw_os_maps, memory_order_relaxed);
   out->os_unmaps = atomic_load_explicit(&_lw_os_unmaps, memory_order_relaxed);
   out->os_decommits = atomic_load_explicit(&_lw_os_decommits, memory_order_relaxed);
+  out->os_moves = atomic_load_explicit(&_lw_os_moves, memory_order_relaxed);
   for (lw_tld_t *t = _lw_tld_list(); t; t = t->next_all) {
     if (__atomic_load_n(&t->alive, __ATOMIC_RELAXED) == 1) out->threads++;
     for (unsigned c = 0; c < LW_NCLASSES; c++) { /* hot slots are freed, though their pages count them */
@@ -117,7 +118,9 @@ LW_API void lw_stats_print(lw_output_fn *out, void *arg) {
   pr_num(&p, s.os_unmaps, 0);
   pr_str(&p, " munmap, ");
   pr_num(&p, s.os_decommits, 0);
-  pr_str(&p, " madvise\n  threads        ");
+  pr_str(&p, " madvise, ");
+  pr_num(&p, s.os_moves, 0);
+  pr_str(&p, " mremap moves\n  threads        ");
   pr_num(&p, s.threads, 14);
   pr_str(&p, "\n  class  slot     used    total  pages\n");
   for (unsigned c = 0; c < s.nclasses; c++) {

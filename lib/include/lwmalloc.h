@@ -75,7 +75,8 @@ typedef struct lw_stats_s {
   uint64_t coalesced_chunks; /* monotonic: chunks processed by those runs */
   uint64_t os_maps;          /* monotonic: mmap calls */
   uint64_t os_unmaps;        /* monotonic: munmap calls */
-  uint64_t os_decommits;     /* monotonic: madvise(DONTNEED) calls */
+  uint64_t os_decommits;     /* monotonic: madvise(DONTNEED) calls (and fresh maps over large arena pages) */
+  uint64_t os_moves;         /* monotonic: free large pages moved into a new block (mremap) */
   uint64_t threads;          /* thread caches in use */
   uint32_t nclasses;         /* entries used in classes[] */
   lw_class_stats_t classes[LW_MAX_CLASSES];
