@@ -12,8 +12,8 @@
  * only past the footprint limit (resident_limit below). A new block that
  * finds no run of resident pages long enough gets free pages from
  * elsewhere moved into it (move_pages_into). An arena left
- * wholly free is unmapped while another one remains (lw_trim unmaps them
- * all). realloc grows a span in place when free spans follow it, else
+ * wholly free is unmapped once its pages have been given back, while
+ * another one remains (lw_trim unmaps them all). realloc grows a span in place when free spans follow it, else
  * moves it (copies).
  *
  * Bigger blocks get a mapping of their own (LW_LARGE_OWN_MAP), grown and
@@ -194,15 +194,20 @@ static bool arena_add(void) {
   return true;
 }
 
-/* If the free spans around span i cover its whole arena, unmaps the arena
- * (unless it is the last one and `keep_last`); returns whether it did. */
-static bool arena_release_if_free(size_t i, bool keep_last) {
+/* If the free spans around span i cover its whole arena, unmaps the arena;
+ * with `keep_resident`, not the last one nor one that holds resident free
+ * pages (new blocks, here or in another arena, reuse them; they go when
+ * the footprint limit gives them back, and the arena with the last).
+ * Returns whether it did. */
+static bool arena_release_if_free(size_t i, bool keep_resident) {
   size_t first = i, last = i;
   while (first > 0 && touch_next(first - 1)) first--;
   while (touch_next(last)) last++;
   span_t *f = &reg.free[first], *l = &reg.free[last];
   if (!arena_start(f->addr) || l->addr + l->size != f->addr + LW_ARENA_SIZE) return false;
-  if (keep_last && reg.narenas == 1) return false;
+  if (keep_resident && reg.narenas == 1) return false;
+  for (size_t k = first; keep_resident && k <= last; k++)
+    if (reg.free[k].dirty) return false;
   arena_t *a = arena_of(f->addr);
   for (size_t k = first; k <= last; k++)
     if (reg.free[k].dirty) reg.dirty -= reg.free[k].size;
@@ -319,6 +324,7 @@ static bool span_clean_tail(size_t i, size_t bytes, uint8_t *to) {
     if (i > 0 && touch_next(i - 1)) join_next(--i);
   }
   if (touch_next(i)) join_next(i);
+  if (!to) arena_release_if_free(i, true);
   return true;
 }
 

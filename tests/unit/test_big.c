@@ -27,6 +27,34 @@ TEST(large_blocks_come_from_an_arena_that_trim_unmaps) {
   EXPECT(s2.mapped_bytes + (1 << 20) <= s1.mapped_bytes);
 }
 
+/* An arena left wholly free keeps its resident pages while the footprint
+ * limit allows them (a new block in any arena reuses them); trim unmaps it. */
+TEST(a_free_arena_with_resident_pages_stays_until_trim) {
+  lw_trim(0);
+  enum { N = 5, SZ = 15 << 20 }; /* 75 MiB: two arenas of 64 MiB */
+  unsigned char *b[N];
+  for (int i = 0; i < N; i++) {
+    b[i] = lw_malloc(SZ);
+    ASSERT(b[i]);
+    memset(b[i], i + 1, SZ);
+  }
+  lw_stats_t s0, s1, s2;
+  lw_stats(&s0);
+  for (int i = N; i-- > 0;) lw_free(b[i]);
+  lw_stats(&s1);
+  EXPECT_EQ_U(s1.os_unmaps, s0.os_unmaps); /* both arenas stay */
+  unsigned char *c = lw_malloc(SZ); /* on resident pages: no new mapping */
+  ASSERT(c);
+  memset(c, 9, SZ);
+  lw_stats(&s2);
+  EXPECT_EQ_U(s2.os_maps, s1.os_maps);
+  lw_free(c);
+  lw_trim(0);
+  lw_stats(&s2);
+  EXPECT(s2.os_unmaps >= s1.os_unmaps + 2);
+  EXPECT(lw_check() == 0);
+}
+
 TEST(freed_pages_are_reused_and_calloc_still_zeroes) {
   lw_trim(0);
   void *keep = lw_malloc(4 << 20);
