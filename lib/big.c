@@ -35,7 +35,7 @@ _Atomic uint64_t _lw_big_live;
 
 #define LW_ARENA_SHIFT 26 /* 64 MiB */
 #define LW_ARENA_SIZE ((size_t)1 << LW_ARENA_SHIFT)
-#define LW_ARENA_BLOCK_MAX (LW_ARENA_SIZE / 4)
+#define LW_ARENA_BLOCK_MAX (LW_ARENA_SIZE / 2) /* 32 MiB, as glibc's largest mmap threshold on 64-bit */
 #define LW_ARENAS_MAX 64
 #define LW_ARENA_OPEN_STEP ((size_t)1 << 20) /* arenas open at least this much at a time */
 #define LW_RESIDENT_MIN ((size_t)1 << 20)    /* free span bytes always allowed to stay resident */

@@ -12,7 +12,7 @@
  *   chunk     a block of a MEDIUM segment (or of an embedded region) with
  *             an 8-byte compact header in front (see lw_chunk_t below).
  *   large     a block of >= large threshold bytes: a page run of a large
- *             arena (big.c) or, past 16 MiB, its own mapping; in no
+ *             arena (big.c) or, past 32 MiB, its own mapping; in no
  *             segment; with a 16-byte header (lw_large_t).
  *   tld       per-thread data: the thread's current pool page per class.
  *   heap      a set of MEDIUM segments (or one region) with its free
