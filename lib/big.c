@@ -8,13 +8,13 @@
  * so a freed span keeps its pages (it is "dirty") for the next block: it
  * joins its dirty neighbours at once (the free spans are one address-
  * ordered array) and a new block goes where it reuses the most dirty
- * pages. Dirty pages are given back (a fresh mapping over them), least recently freed first,
- * only past the footprint limit (resident_limit below). A new block that
- * finds no run of resident pages long enough gets free pages from
- * elsewhere moved into it (move_pages_into). An arena left
+ * pages. A new block that finds no run of resident pages long enough gets
+ * free pages from elsewhere moved into it (move_pages_into). Dirty pages
+ * are given back (a fresh mapping over them), least recently freed first,
+ * only past the footprint limit (resident_limit below). An arena left
  * wholly free is unmapped once its pages have been given back, while
- * another one remains (lw_trim unmaps them all). realloc grows a span in place when free spans follow it, else
- * moves it (copies).
+ * another one remains (lw_trim unmaps them all). realloc grows a span in
+ * place when free spans follow it, else moves it (copies).
  *
  * Bigger blocks get a mapping of their own (LW_LARGE_OWN_MAP), grown and
  * shrunk by mremap, so a growing huge buffer is never copied by us, and
