@@ -7,11 +7,12 @@
  * a plain store of the lane's busy flag (see busy_set: an xchg where
  * membarrier is missing), the lane's floor, the CPU counter as the order
  * key and the time (see "order keys"; no line shared with another
- * thread is written), optional stack walk (unwind.c; unw_backtrace
- * where it falls back) + lock-free intern, varint
- * encoding into a stack buffer (pointers as indices into a move-to-front
- * ring, recorder.h), memcpy into the thread's ring. No malloc,
- * no lock. The writer thread does the rest (writer.c).
+ * thread is written), optional stack walk (unwind.c, whose memo also
+ * gives the stack's id; unw_backtrace where it falls back) + lock-free
+ * intern, varint encoding in place at the head of the thread's ring
+ * (pointers as indices into a move-to-front ring, recorder.h; see
+ * lane_open). No malloc, no lock. The writer thread does the rest
+ * (writer.c).
  *
  * Nesting: depth 0 -> the thread's normal lane; depth 1 (a signal
  * handler that allocates while this thread was inside the recorder) ->
