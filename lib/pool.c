@@ -143,7 +143,10 @@ static lw_page_t *new_segment_page(void) {
   return &seg->pages[1];
 }
 
-static lw_page_t *pages_take(void) {
+/* A free page made tld's page of class cls. Its state and owner change
+ * under the lock, with the segment's count of pages in use, so that
+ * lw_check, which walks every page under the lock, sees them agree. */
+static lw_page_t *pages_take(lw_tld_t *tld, unsigned cls) {
   lw_lock(&pages.lock);
   lw_page_t *pg = pages.committed ? pages.committed : pages.decommitted;
   if (pg)
@@ -153,6 +156,18 @@ static lw_page_t *pages_take(void) {
   if (pg) {
     segment_of_page(pg)->used_pages++;
     _lw_peak_update(&pages.in_use_peak, ++pages.in_use);
+    pg->free = NULL;
+    pg->used = 0;
+    pg->bumped = 0;
+    pg->unused = pg->unused_end = NULL;
+    pg->slot_size = _lw_class_size[cls];
+    pg->capacity = (uint32_t)(LW_PAGE_SIZE / pg->slot_size);
+    pg->cls = (uint8_t)cls;
+    pg->owner = tld;
+    pg->committed = 1; /* from here on it is touched */
+    pg->fresh = 0;
+    atomic_store_explicit(&pg->remote, 0, memory_order_relaxed);
+    atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_release);
   }
   lw_unlock(&pages.lock);
   return pg;
@@ -181,6 +196,8 @@ static void page_decommit(lw_page_t *pg) {
 static void pages_give(lw_page_t *pg) {
   lw_segment_t *seg = segment_of_page(pg), *drop = NULL;
   lw_lock(&pages.lock);
+  pg->owner = NULL; /* with the count, as in pages_take */
+  atomic_store_explicit(&pg->state, LW_PAGE_FREE, memory_order_release);
   /* resident empty pages kept: LW_PAGE_CACHE, or as many as keep the pages
    * in use and kept within the recent peak of pages in use, so that a wave
    * of frees followed by a wave of allocations pays no madvise and no page
@@ -209,20 +226,8 @@ static void pages_give(lw_page_t *pg) {
 }
 
 static lw_page_t *page_acquire(lw_tld_t *tld, unsigned cls) {
-  lw_page_t *pg = pages_take();
+  lw_page_t *pg = pages_take(tld, cls);
   if (!pg) return NULL;
-  pg->free = NULL;
-  pg->used = 0;
-  pg->bumped = 0;
-  pg->unused = pg->unused_end = NULL;
-  pg->slot_size = _lw_class_size[cls];
-  pg->capacity = (uint32_t)(LW_PAGE_SIZE / pg->slot_size);
-  pg->cls = (uint8_t)cls;
-  pg->owner = tld;
-  pg->committed = 1; /* from here on it is touched */
-  pg->fresh = 0;
-  atomic_store_explicit(&pg->remote, 0, memory_order_relaxed);
-  atomic_store_explicit(&pg->state, LW_PAGE_ACTIVE, memory_order_release);
   avail_push_front(tld, pg);
   LW_EVENT(POOL_REFILL, cls, pg->capacity, pg->start);
   return pg;
@@ -232,8 +237,6 @@ static lw_page_t *page_acquire(lw_tld_t *tld, unsigned cls) {
 static void page_release(lw_tld_t *tld, lw_page_t *pg) {
   avail_unlink(tld, pg);
   LW_EVENT(POOL_RELEASE, pg->cls, pg->capacity, pg->start);
-  pg->owner = NULL;
-  atomic_store_explicit(&pg->state, LW_PAGE_FREE, memory_order_release);
   pages_give(pg);
 }
 
