@@ -267,7 +267,7 @@ committed)
   for t in "${traces[@]}"; do
     name=$(basename "$t" .lwt.zst)
     "$LWTRACE" info --json "$t" > "$name.json" || { fail "$name: lwtrace info"; continue; }
-    "$LWVIEW" --import-only --quiet --db "$WORKDIR/$name.db" "$t" > "$name.txt" 2>&1 \
+    "$LWVIEW" --import-only --quiet --force --db "$WORKDIR/$name.db" "$t" > "$name.txt" 2>&1 \
       || { fail "$name: import"; cat "$name.txt"; continue; }
     for key in calls records peak_live_bytes final_live_bytes; do
       check "$name: $key" "$(summary_num $key "$name.txt")" "$(json_num $key "$name.json")"
