@@ -11,6 +11,10 @@
 
 #include "internal.h"
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7; older C libraries lack the name */
+#endif
+
 _Atomic uint64_t _lw_os_mapped, _lw_os_maps, _lw_os_unmaps, _lw_os_decommits, _lw_os_decommitted, _lw_os_moves;
 
 static void *os_mmap(void *hint, size_t size) {
@@ -126,9 +130,6 @@ void _lw_os_decommit_fresh(void *addr, size_t size) {
  * refuses (older kernels, a range across two kernel mappings, the map
  * count limit), and the caller lets the pages fault instead. */
 bool _lw_os_move(void *to, void *from, size_t size) {
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
   static _Atomic bool unsupported;
   if (atomic_load_explicit(&unsupported, memory_order_relaxed)) return false;
   int saved = errno;
