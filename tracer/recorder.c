@@ -876,12 +876,18 @@ static void set_stem(const char *path) {
   opt.stem[n] = 0;
 }
 
+/* PROG.PID: PROG is the name the program was run by (argv[0]'s last
+ * part: redis-server, not the redis-check-rdb its link points to), else
+ * the executable's file name. */
 static void default_stem(char *dst, size_t cap) {
   char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  exe[n > 0 ? n : 0] = 0;
-  const char *base = strrchr(exe, '/');
-  base = base ? base + 1 : exe;
+  const char *base = program_invocation_short_name;
+  if (!base || !base[0]) {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    base = strrchr(exe, '/');
+    base = base ? base + 1 : exe;
+  }
   snprintf(dst, cap, "%.255s.%d", base[0] ? base : "prog", (int)getpid());
 }
 

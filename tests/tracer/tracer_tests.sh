@@ -82,6 +82,10 @@ cli)
   "$LWTRACE" info > /dev/null 2>&1; [ $? = 2 ] || fail "info without file: want exit 2"
   "$LWTRACE" record -o x.lwt.zst -- sh -c 'exit 7'; [ $? = 7 ] || fail "exit status not passed through"
   "$LWTRACE" record -o y.lwt.zst -- sh -c 'kill -TERM $$'; [ $? = 143 ] || fail "signal status not 128+15"
+  # default name: PROG.PID.lwt.zst, PROG as run (a link's name, not its target's)
+  mkdir dflt && ln -s "$PROGS/sigalloc" dflt/linkedprog
+  (cd dflt && "$LWTRACE" record -- ./linkedprog 0.05 > /dev/null) || fail "record without -o"
+  ls dflt/linkedprog.[0-9]*.lwt.zst > /dev/null 2>&1 || fail "default name: $(ls dflt)"
   # truncated file: every record printed, then one error line, exit 1
   LW_TRACE_FRAME_MS=20 "$LWTRACE" record -o m.lwt.zst -- "$PROGS/sigalloc" 0.1 > /dev/null
   full=$("$LWTRACE" dump m.lwt.zst | wc -l)
