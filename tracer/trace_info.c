@@ -7,12 +7,17 @@
  * (taken before the free) and an allocation at its seq (taken after it
  * returned), so cross-thread reuse of an address is always seen in the
  * right order. Frees of blocks allocated before recording are ignored.
+ *
+ * Top stacks' frames are named from each module's ELF symbols (elfsym.c:
+ * a debug file by build-id, .symtab, else .dynsym) when the file on this
+ * machine is the one recorded (same build-id); else module+offset only.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "elfsym.h"
 #include "lwtrace_cli.h"
 #include "trace_read.h"
 
@@ -42,6 +47,10 @@ typedef struct stackstat_s {
 typedef struct module_s {
   uint64_t start, end, bias;
   char *name; /* basename of the path */
+  char *path;
+  char build_id[2 * 64 + 1]; /* hex, "" if not recorded */
+  elfsym_t *syms;            /* loaded on first use; owned if own_syms */
+  int loaded, own_syms;
 } module_t;
 
 typedef struct info_s {
@@ -106,14 +115,40 @@ static void info_module(info_t *in, const lwt_record_t *r) {
   m->end = r->module.end;
   m->bias = r->module.bias;
   m->name = strdup(base ? base + 1 : r->module.path);
+  m->path = strdup(r->module.path);
+  m->build_id[0] = 0;
+  for (uint32_t k = 0; k < r->module.build_id_len && k < 64; k++)
+    snprintf(m->build_id + 2 * k, 3, "%02x", r->module.build_id[k]);
+  m->syms = NULL;
+  m->loaded = m->own_syms = 0;
 }
 
-/* "libc.so.6+0x1234" (ELF address), or the raw address. */
-static void info_frame(const info_t *in, uint64_t ip, char *out, size_t cap) {
+/* The function holding return address ip in module m, or NULL. */
+static const char *info_symbol(info_t *in, module_t *m, uint64_t ip, uint64_t *off) {
+  if (!m->loaded) {
+    m->loaded = 1;
+    for (size_t i = 0; i < in->nmods && !m->syms; i++) /* a file's segments share its symbols */
+      if (in->mods[i].own_syms && strcmp(in->mods[i].path, m->path) == 0) m->syms = in->mods[i].syms;
+    if (!m->syms && m->path && m->path[0] == '/') {
+      m->syms = elfsym_load(m->path, m->build_id);
+      m->own_syms = m->syms != NULL;
+    }
+  }
+  return elfsym_lookup_ra(m->syms, ip - m->bias, off);
+}
+
+/* "malloc_wrapper+0x1a (libfoo.so+0x1234)", "libc.so.6+0x1234" (ELF
+ * address) where no symbol covers it, or the raw address. */
+static void info_frame(info_t *in, uint64_t ip, char *out, size_t cap) {
   for (size_t i = in->nmods; i-- > 0;) { /* latest mapping wins */
-    const module_t *m = &in->mods[i];
+    module_t *m = &in->mods[i];
     if (ip >= m->start && ip < m->end && m->name) {
-      snprintf(out, cap, "%s+0x%" PRIx64, m->name, ip - m->bias);
+      uint64_t off = 0;
+      const char *fn = info_symbol(in, m, ip, &off);
+      if (fn)
+        snprintf(out, cap, "%.200s+0x%" PRIx64 " (%s+0x%" PRIx64 ")", fn, off, m->name, ip - m->bias);
+      else
+        snprintf(out, cap, "%s+0x%" PRIx64, m->name, ip - m->bias);
       return;
     }
   }
@@ -311,7 +346,7 @@ static size_t info_top(const info_t *in, uint32_t *top) {
   return n;
 }
 
-static void info_json(FILE *f, const char *path, const lwt_header_t *h, const info_t *in,
+static void info_json(FILE *f, const char *path, const lwt_header_t *h, info_t *in,
                       int complete) {
   fprintf(f, "{\"file\":");
   json_str(f, path);
@@ -367,7 +402,7 @@ static void info_json(FILE *f, const char *path, const lwt_header_t *h, const in
   fprintf(f, "]}\n");
 }
 
-static void info_text(FILE *f, const char *path, const lwt_header_t *h, const info_t *in,
+static void info_text(FILE *f, const char *path, const lwt_header_t *h, info_t *in,
                       int complete) {
   fprintf(f, "file:        %s%s\n", path, complete ? "" : "  (INCOMPLETE: see the error below)");
   fprintf(f, "program:     %s (pid %u, format %u.%u)%s\n", h->exe, h->pid, h->version_major,
@@ -430,7 +465,11 @@ int lwt_cmd_info(const char *path, int json) {
   free(in.threads);
   free(in.steps);
   free(in.stk);
-  for (size_t i = 0; i < in.nmods; i++) free(in.mods[i].name);
+  for (size_t i = 0; i < in.nmods; i++) {
+    free(in.mods[i].name);
+    free(in.mods[i].path);
+    if (in.mods[i].own_syms) elfsym_free(in.mods[i].syms);
+  }
   free(in.mods);
   return rc < 0 ? 1 : 0;
 }

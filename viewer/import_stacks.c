@@ -82,10 +82,7 @@ static const char *symbolise(importer_t *im, uint64_t ip, const module_t **mod, 
       }
     if (mm->syms == NULL && mm->path[0] == '/') mm->syms = elfsym_load(mm->path, mm->build_id);
   }
-  /* a return address points after the call: look up ip - 1 */
-  const char *name = elfsym_lookup(mm->syms, ip - 1 - mm->bias, off);
-  if (name) *off += 1;
-  return name;
+  return elfsym_lookup_ra(mm->syms, ip - mm->bias, off);
 }
 
 int lwv_im_write_stacks(importer_t *im) {

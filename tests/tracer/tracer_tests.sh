@@ -29,7 +29,12 @@ golden)
 fidelity|threads4)
   "$LWTRACE" record -o t.lwt.zst -- "$PROGS/$CASE" expect.txt || fail "record"
   "$LWTRACE" info --json t.lwt.zst > info.json || fail "info"
-  python3 "$HERE/check_info.py" info.json expect.txt || fail "counts" ;;
+  python3 "$HERE/check_info.py" info.json expect.txt || fail "counts"
+  # top stacks named from the program's symbols, module+offset kept
+  if [ "$CASE" = fidelity ]; then
+    "$LWTRACE" info t.lwt.zst | grep -q " at worker+0x[0-9a-f]* (fidelity+0x[0-9a-f]*)" ||
+      fail "top stacks not named: $("$LWTRACE" info t.lwt.zst | tail -3)"
+  fi ;;
 signals)
   n=$("$LWTRACE" record -o t.lwt.zst -- "$PROGS/sigalloc" 0.5) || fail "record"
   got=$(calls t.lwt.zst malloc 777)

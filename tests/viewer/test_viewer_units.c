@@ -70,7 +70,16 @@ TEST(elfsym_finds_own_function) {
   EXPECT(strcmp(name, "lwv_unit_marker_function") == 0);
   EXPECT_EQ_U(off, 2);
   EXPECT(elfsym_lookup(e, 1, &off) == NULL); /* below every symbol */
+  /* the build-id recorded must be the file's: the same loads, another not */
+  char id[160];
+  snprintf(id, sizeof id, "%s", elfsym_build_id(e));
   elfsym_free(e);
+  ASSERT(strlen(id) >= 16); /* gcc and clang link with --build-id here */
+  e = elfsym_load("/proc/self/exe", id);
+  EXPECT(e != NULL && elfsym_count(e) > 10);
+  elfsym_free(e);
+  id[0] = id[0] == '0' ? '1' : '0';
+  EXPECT(elfsym_load("/proc/self/exe", id) == NULL);
   EXPECT(elfsym_load("/nonexistent/file", NULL) == NULL);
   EXPECT(elfsym_load("/etc/hostname", NULL) == NULL); /* not ELF */
 }

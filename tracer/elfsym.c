@@ -23,6 +23,7 @@ struct elfsym_s {
   size_t map_len;
   elfsym_entry_t *syms;
   size_t n;
+  char build_id[2 * 64 + 1]; /* hex of the NT_GNU_BUILD_ID note, "" if none */
 };
 
 static int elfsym_cmp(const void *a, const void *b) {
@@ -64,6 +65,27 @@ static int elfsym_read_table(elfsym_t *e, const Elf64_Ehdr *eh, const Elf64_Shdr
   return 0;
 }
 
+/* The hex of the file's GNU build-id note, from its SHT_NOTE sections. */
+static void elfsym_read_build_id(elfsym_t *e, const Elf64_Ehdr *eh, const Elf64_Shdr *sh) {
+  const uint8_t *base = e->map;
+  for (unsigned i = 0; i < eh->e_shnum; i++) {
+    if (sh[i].sh_type != SHT_NOTE || !in_file(e->map_len, sh[i].sh_offset, sh[i].sh_size)) continue;
+    const uint8_t *p = base + sh[i].sh_offset, *end = p + sh[i].sh_size;
+    while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
+      const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(const void *)p;
+      size_t name = (nh->n_namesz + 3u) & ~(size_t)3, desc = (nh->n_descsz + 3u) & ~(size_t)3;
+      if (name > (size_t)(end - p) - sizeof *nh || desc > (size_t)(end - p) - sizeof *nh - name) break;
+      const uint8_t *d = p + sizeof *nh + name;
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(p + sizeof *nh, "GNU", 4) == 0 &&
+          nh->n_descsz > 0 && nh->n_descsz <= 64) {
+        for (unsigned k = 0; k < nh->n_descsz; k++) snprintf(e->build_id + 2 * k, 3, "%02x", d[k]);
+        return;
+      }
+      p += sizeof *nh + name + desc;
+    }
+  }
+}
+
 static elfsym_t *elfsym_load_file(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
@@ -90,6 +112,7 @@ static elfsym_t *elfsym_load_file(const char *path) {
     return NULL;
   }
   const Elf64_Shdr *sh = (const Elf64_Shdr *)((const uint8_t *)map + eh->e_shoff);
+  elfsym_read_build_id(e, eh, sh);
   int have_symtab = 0;
   for (unsigned i = 0; i < eh->e_shnum; i++)
     if (sh[i].sh_type == SHT_SYMTAB && elfsym_read_table(e, eh, sh, i) == 0) have_symtab = 1;
@@ -108,8 +131,16 @@ elfsym_t *elfsym_load(const char *path, const char *build_id) {
     if (e != NULL && e->n > 0) return e;
     elfsym_free(e);
   }
-  return elfsym_load_file(path);
+  elfsym_t *e = elfsym_load_file(path);
+  /* another build of the file than the one recorded: its names would be wrong */
+  if (e && build_id && build_id[0] && e->build_id[0] && strcmp(e->build_id, build_id) != 0) {
+    elfsym_free(e);
+    return NULL;
+  }
+  return e;
 }
+
+const char *elfsym_build_id(const elfsym_t *e) { return e ? e->build_id : ""; }
 
 const char *elfsym_lookup(const elfsym_t *e, uint64_t vaddr, uint64_t *offset) {
   if (e == NULL || e->n == 0 || vaddr < e->syms[0].start) return NULL;
@@ -129,6 +160,12 @@ const char *elfsym_lookup(const elfsym_t *e, uint64_t vaddr, uint64_t *offset) {
     if (s->start != e->syms[lo].start) break;
   }
   return NULL;
+}
+
+const char *elfsym_lookup_ra(const elfsym_t *e, uint64_t vaddr, uint64_t *offset) {
+  const char *name = vaddr ? elfsym_lookup(e, vaddr - 1, offset) : NULL;
+  if (name) *offset += 1;
+  return name;
 }
 
 size_t elfsym_count(const elfsym_t *e) { return e ? e->n : 0; }
