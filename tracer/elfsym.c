@@ -74,10 +74,11 @@ static void elfsym_read_build_id(elfsym_t *e, const Elf64_Ehdr *eh, const Elf64_
     while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
       const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(const void *)p;
       size_t name = (nh->n_namesz + 3u) & ~(size_t)3, desc = (nh->n_descsz + 3u) & ~(size_t)3;
-      if (name > (size_t)(end - p) - sizeof *nh || desc > (size_t)(end - p) - sizeof *nh - name) break;
+      size_t room = (size_t)(end - p) - sizeof *nh;
+      if (name > room || desc > room - name) break;
       const uint8_t *d = p + sizeof *nh + name;
-      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(p + sizeof *nh, "GNU", 4) == 0 &&
-          nh->n_descsz > 0 && nh->n_descsz <= 64) {
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+          memcmp(p + sizeof *nh, "GNU", 4) == 0 && nh->n_descsz > 0 && nh->n_descsz <= 64) {
         for (unsigned k = 0; k < nh->n_descsz; k++) snprintf(e->build_id + 2 * k, 3, "%02x", d[k]);
         return;
       }

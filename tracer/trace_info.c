@@ -23,11 +23,25 @@
 
 #define INFO_TOP 10
 
-typedef struct step_s { /* one effect on the live set, sorted by seq */
+/* One effect on the live set, sorted by seq; 24 bytes, as there is one
+ * per call. An allocation's stack id rides in the top 16 bits of ptr and
+ * of size: recorded pointers are user addresses (< 2^48, as lwmalloc
+ * itself requires) and a block that could be allocated is smaller (a
+ * damaged trace's larger values are cut to 48 bits, frees' too, so that
+ * they still pair). */
+typedef struct step_s {
   uint64_t seq;
-  uint64_t ptr;
-  uint64_t size;  /* bytes allocated; UINT64_MAX = a free */
+  uint64_t ptr_hi;  /* pointer | stack id's low 16 bits << 48 */
+  uint64_t size_hi; /* bytes allocated | stack id's high 16 bits << 48; UINT64_MAX = a free */
 } step_t;
+
+#define STEP_LOW ((1ull << 48) - 1)
+static inline int step_is_free(const step_t *s) { return s->size_hi == UINT64_MAX; }
+static inline uint64_t step_ptr(const step_t *s) { return s->ptr_hi & STEP_LOW; }
+static inline uint64_t step_size(const step_t *s) { return s->size_hi & STEP_LOW; }
+static inline uint32_t step_stack(const step_t *s) {
+  return (uint32_t)(s->ptr_hi >> 48 | (s->size_hi >> 48) << 16);
+}
 
 typedef struct thread_s {
   uint32_t tid;
@@ -40,6 +54,7 @@ typedef struct thread_s {
 
 typedef struct stackstat_s {
   uint64_t calls, bytes;
+  uint64_t end_blocks, end_bytes; /* its blocks still live at the end */
   uint32_t depth;
   uint64_t ip[INFO_FRAMES];
 } stackstat_t;
@@ -93,9 +108,16 @@ static thread_t *info_thread(info_t *in, uint32_t tid) {
   return t;
 }
 
-static void info_step(info_t *in, uint64_t seq, uint64_t ptr, uint64_t size) {
+/* size UINT64_MAX: a free. */
+static void info_step(info_t *in, uint64_t seq, uint64_t ptr, uint64_t size, uint32_t stack) {
   in->steps = grow(in->steps, &in->cap_steps, in->nsteps + 1, sizeof(step_t));
-  in->steps[in->nsteps++] = (step_t){seq, ptr, size};
+  step_t s = {seq, ptr & STEP_LOW, UINT64_MAX};
+  if (size != UINT64_MAX) {
+    s.ptr_hi |= (uint64_t)(stack & 0xffff) << 48;
+    /* never UINT64_MAX, the mark of a free */
+    s.size_hi = (size < STEP_LOW ? size : STEP_LOW - 1) | (uint64_t)(stack >> 16) << 48;
+  }
+  in->steps[in->nsteps++] = s;
 }
 
 static stackstat_t *info_stack(info_t *in, uint32_t id) {
@@ -128,7 +150,8 @@ static const char *info_symbol(info_t *in, module_t *m, uint64_t ip, uint64_t *o
   if (!m->loaded) {
     m->loaded = 1;
     for (size_t i = 0; i < in->nmods && !m->syms; i++) /* a file's segments share its symbols */
-      if (in->mods[i].own_syms && strcmp(in->mods[i].path, m->path) == 0) m->syms = in->mods[i].syms;
+      if (in->mods[i].own_syms && strcmp(in->mods[i].path, m->path) == 0)
+        m->syms = in->mods[i].syms;
     if (!m->syms && m->path && m->path[0] == '/') {
       m->syms = elfsym_load(m->path, m->build_id);
       m->own_syms = m->syms != NULL;
@@ -146,7 +169,8 @@ static void info_frame(info_t *in, uint64_t ip, char *out, size_t cap) {
       uint64_t off = 0;
       const char *fn = info_symbol(in, m, ip, &off);
       if (fn)
-        snprintf(out, cap, "%.200s+0x%" PRIx64 " (%s+0x%" PRIx64 ")", fn, off, m->name, ip - m->bias);
+        snprintf(out, cap, "%.200s+0x%" PRIx64 " (%s+0x%" PRIx64 ")", fn, off, m->name,
+                 ip - m->bias);
       else
         snprintf(out, cap, "%s+0x%" PRIx64, m->name, ip - m->bias);
       return;
@@ -170,20 +194,22 @@ static void info_call(info_t *in, const lwt_record_t *r) {
   int freed = lwt_op_has_in(op) && r->call.in_ptr;
   if (freed && lwt_op_has_free_seq(op) && r->call.out_ptr == 0 && r->call.size != 0)
     freed = 0; /* failed realloc: the old block stays */
-  if (freed) info_step(in, r->call.free_seq, r->call.in_ptr, UINT64_MAX);
-  if (lwt_op_has_out(op) && r->call.out_ptr) info_step(in, r->seq, r->call.out_ptr, r->call.size);
+  if (freed) info_step(in, r->call.free_seq, r->call.in_ptr, UINT64_MAX, 0);
+  if (lwt_op_has_out(op) && r->call.out_ptr)
+    info_step(in, r->seq, r->call.out_ptr, r->call.size, r->call.stack_id);
 }
 
 static int step_cmp(const void *a, const void *b) {
   const step_t *x = a, *y = b;
   if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
   /* same seq (realloc in place): the free first */
-  return (x->size == UINT64_MAX) > (y->size == UINT64_MAX) ? -1 : (x->size == UINT64_MAX) < (y->size == UINT64_MAX);
+  return step_is_free(x) > step_is_free(y) ? -1 : step_is_free(x) < step_is_free(y);
 }
 
 /* Live-block map: open addressing on the address. */
 typedef struct live_s {
   uint64_t *key, *val;
+  uint32_t *stack;
   size_t cap, n;
 } live_t;
 
@@ -194,29 +220,32 @@ static size_t live_slot(const live_t *m, uint64_t k) {
   return i;
 }
 
-static void live_put(live_t *m, uint64_t k, uint64_t v);
+static void live_put(live_t *m, uint64_t k, uint64_t v, uint32_t stack);
 static void live_grow(live_t *m) {
   live_t old = *m;
   m->cap = old.cap ? old.cap * 2 : 1024;
   m->key = calloc(m->cap, sizeof *m->key);
   m->val = calloc(m->cap, sizeof *m->val);
-  if (!m->key || !m->val) {
+  m->stack = calloc(m->cap, sizeof *m->stack);
+  if (!m->key || !m->val || !m->stack) {
     fprintf(stderr, "lwtrace: out of memory\n");
     exit(1);
   }
   m->n = 0;
   for (size_t i = 0; i < old.cap; i++)
-    if (old.key[i]) live_put(m, old.key[i], old.val[i]);
+    if (old.key[i]) live_put(m, old.key[i], old.val[i], old.stack[i]);
   free(old.key);
   free(old.val);
+  free(old.stack);
 }
 
-static void live_put(live_t *m, uint64_t k, uint64_t v) {
+static void live_put(live_t *m, uint64_t k, uint64_t v, uint32_t stack) {
   if ((m->n + 1) * 2 > m->cap) live_grow(m);
   size_t i = live_slot(m, k);
   if (!m->key[i]) m->n++;
   m->key[i] = k;
   m->val[i] = v;
+  m->stack[i] = stack;
 }
 
 /* Removes k; returns its value or UINT64_MAX when absent. Backward-shift
@@ -242,6 +271,7 @@ static uint64_t live_take(live_t *m, uint64_t k) {
     }
     m->key[i] = m->key[j];
     m->val[i] = m->val[j];
+    m->stack[i] = m->stack[j];
     i = j;
   }
 }
@@ -252,14 +282,14 @@ static void info_peak(info_t *in) {
   uint64_t live = 0;
   for (size_t i = 0; i < in->nsteps; i++) {
     const step_t *s = &in->steps[i];
-    if (s->size == UINT64_MAX) {
-      uint64_t v = live_take(&m, s->ptr);
+    if (step_is_free(s)) {
+      uint64_t v = live_take(&m, step_ptr(s));
       if (v != UINT64_MAX) live -= v;
     } else {
-      uint64_t v = live_take(&m, s->ptr); /* address reused without a seen free */
+      uint64_t v = live_take(&m, step_ptr(s)); /* address reused without a seen free */
       if (v != UINT64_MAX) live -= v;
-      live_put(&m, s->ptr, s->size);
-      live += s->size;
+      live_put(&m, step_ptr(s), step_size(s), step_stack(s));
+      live += step_size(s);
       if (live > in->peak_live) {
         in->peak_live = live;
         in->peak_seq = s->seq;
@@ -267,8 +297,15 @@ static void info_peak(info_t *in) {
     }
   }
   in->final_live = live;
+  for (size_t i = 0; i < m.cap; i++) /* what is still live, by allocation stack */
+    if (m.key[i]) {
+      stackstat_t *st = info_stack(in, m.stack[i]);
+      st->end_blocks++;
+      st->end_bytes += m.val[i];
+    }
   free(m.key);
   free(m.val);
+  free(m.stack);
 }
 
 static void info_record(info_t *in, const lwt_record_t *r) {
@@ -330,19 +367,23 @@ static void json_str(FILE *f, const char *s) {
 }
 
 /* Indexes of the INFO_TOP stacks with most calls. */
-static size_t info_top(const info_t *in, uint32_t *top) {
+/* The INFO_TOP stacks with the most calls (by_end: the most bytes still
+ * live at the end), largest first. */
+static size_t info_top(const info_t *in, uint32_t *top, int by_end) {
   size_t n = 0;
+#define TOP_KEY(id) (by_end ? in->stk[id].end_bytes : in->stk[id].calls)
   for (size_t id = 1; id < in->nstk; id++) {
-    uint64_t c = in->stk[id].calls;
+    uint64_t c = TOP_KEY(id);
     if (!c) continue;
-    if (n == INFO_TOP && in->stk[top[n - 1]].calls >= c) continue;
+    if (n == INFO_TOP && TOP_KEY(top[n - 1]) >= c) continue;
     size_t pos = n < INFO_TOP ? n++ : INFO_TOP - 1;
-    while (pos > 0 && in->stk[top[pos - 1]].calls < c) {
+    while (pos > 0 && TOP_KEY(top[pos - 1]) < c) {
       top[pos] = top[pos - 1];
       pos--;
     }
     top[pos] = (uint32_t)id;
   }
+#undef TOP_KEY
   return n;
 }
 
@@ -384,22 +425,29 @@ static void info_json(FILE *f, const char *path, const lwt_header_t *h, info_t *
              ",\"execs\":%" PRIu64,
           in->stacks, in->modules, in->snapshots, in->max_pool_live, in->lost, in->forks,
           in->execs);
-  uint32_t top[INFO_TOP];
-  size_t nt = info_top(in, top);
-  fprintf(f, ",\"top_stacks\":[");
-  for (size_t i = 0; i < nt; i++) {
-    const stackstat_t *st = &in->stk[top[i]];
-    fprintf(f, "%s{\"id\":%u,\"calls\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
-            i ? "," : "", top[i], st->calls, st->bytes);
-    for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
-      char fr[512];
-      info_frame(in, st->ip[k], fr, sizeof fr);
-      fprintf(f, "%s", k ? "," : "");
-      json_str(f, fr);
+  for (int by_end = 0; by_end < 2; by_end++) {
+    uint32_t top[INFO_TOP];
+    size_t nt = info_top(in, top, by_end);
+    fprintf(f, by_end ? ",\"live_at_end_stacks\":[" : ",\"top_stacks\":[");
+    for (size_t i = 0; i < nt; i++) {
+      const stackstat_t *st = &in->stk[top[i]];
+      if (by_end)
+        fprintf(f, "%s{\"id\":%u,\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
+                i ? "," : "", top[i], st->end_blocks, st->end_bytes);
+      else
+        fprintf(f, "%s{\"id\":%u,\"calls\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
+                i ? "," : "", top[i], st->calls, st->bytes);
+      for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
+        char fr[512];
+        info_frame(in, st->ip[k], fr, sizeof fr);
+        fprintf(f, "%s", k ? "," : "");
+        json_str(f, fr);
+      }
+      fprintf(f, "]}");
     }
-    fprintf(f, "]}");
+    fprintf(f, "]");
   }
-  fprintf(f, "]}\n");
+  fprintf(f, "}\n");
 }
 
 static void info_text(FILE *f, const char *path, const lwt_header_t *h, info_t *in,
@@ -427,18 +475,27 @@ static void info_text(FILE *f, const char *path, const lwt_header_t *h, info_t *
   for (size_t i = 0; i < in->nthreads; i++)
     fprintf(f, "  tid %-8u %-16s calls %" PRIu64 " events %" PRIu64 "\n", in->threads[i].tid,
             in->threads[i].name, in->threads[i].calls, in->threads[i].events);
-  uint32_t top[INFO_TOP];
-  size_t nt = info_top(in, top);
-  if (nt) fprintf(f, "top stacks (by calls):\n");
-  for (size_t i = 0; i < nt; i++) {
-    const stackstat_t *st = &in->stk[top[i]];
-    fprintf(f, "  stack %-6u calls %-10" PRIu64 " bytes %-12" PRIu64, top[i], st->calls, st->bytes);
-    for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
-      char fr[512];
-      info_frame(in, st->ip[k], fr, sizeof fr);
-      fprintf(f, "%s%s", k ? " < " : " at ", fr);
+  for (int by_end = 0; by_end < 2; by_end++) {
+    uint32_t top[INFO_TOP];
+    size_t nt = info_top(in, top, by_end);
+    if (nt)
+      fprintf(f, by_end ? "still live at the end (not freed), by stack:\n"
+                        : "top stacks (by calls):\n");
+    for (size_t i = 0; i < nt; i++) {
+      const stackstat_t *st = &in->stk[top[i]];
+      if (by_end)
+        fprintf(f, "  stack %-6u blocks %-9" PRIu64 " bytes %-12" PRIu64, top[i], st->end_blocks,
+                st->end_bytes);
+      else
+        fprintf(f, "  stack %-6u calls %-10" PRIu64 " bytes %-12" PRIu64, top[i], st->calls,
+                st->bytes);
+      for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
+        char fr[512];
+        info_frame(in, st->ip[k], fr, sizeof fr);
+        fprintf(f, "%s%s", k ? " < " : " at ", fr);
+      }
+      fputc('\n', f);
     }
-    fputc('\n', f);
   }
 }
 

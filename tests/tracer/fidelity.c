@@ -21,6 +21,17 @@ static void (*free_aligned_sized_fn)(void *, size_t, size_t);
 
 #define BIG_BLOCKS 40
 #define BIG_SIZE (1u << 20)
+#define LEAK_BLOCKS 7
+#define LEAK_SIZE 300000u
+
+/* Blocks never freed, from one stack: the first of info's "still live at
+ * the end" list. */
+static __attribute__((noinline)) void leak_known(void **keep) {
+  for (int i = 0; i < LEAK_BLOCKS; i++) {
+    keep[i] = malloc(LEAK_SIZE);
+    __asm__ __volatile__("" : : "r"(keep[i]) : "memory");
+  }
+}
 
 typedef struct worker_s {
   int k;
@@ -113,6 +124,8 @@ int main(int argc, char **argv) {
     memset(big[i], 2, 64);
   }
   for (int i = 0; i < BIG_BLOCKS; i++) free(big[i]);
+  static void *leaked[LEAK_BLOCKS];
+  leak_known(leaked);
   for (int i = 0; i < 3; i++) {
     fprintf(out, "tid %d malloc %u\n", w[i].tid, w[i].n_malloc);
     fprintf(out, "tid %d calloc %u\n", w[i].tid, w[i].n_calloc);
@@ -131,6 +144,7 @@ int main(int argc, char **argv) {
   fprintf(out, "peak_min %u\n", BIG_BLOCKS * BIG_SIZE);
   fprintf(out, "peak_max %u\n", BIG_BLOCKS * BIG_SIZE + (1u << 20));
   fprintf(out, "lost_max 0\n");
+  fprintf(out, "live_at_end_top leak_known %u %u\n", LEAK_BLOCKS, LEAK_BLOCKS * LEAK_SIZE);
   fclose(out);
   return 0;
 }
