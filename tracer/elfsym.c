@@ -1,7 +1,7 @@
 /* Function symbols from an ELF file's .symtab/.dynsym (see elfsym.h).
  * The file is mapped read-only; every offset read from it is checked
- * against its size, so a corrupt or truncated module cannot crash the
- * importer (it just yields no symbols). */
+ * against its size, so a corrupt or truncated module cannot crash its
+ * reader (lwtrace info, lwview's import): it just yields no symbols. */
 #include "elfsym.h"
 
 #include <elf.h>

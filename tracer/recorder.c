@@ -240,20 +240,21 @@ void _lwt_set_internal(int on) { ts.internal += on ? 1 : -1; }
  *
  * Why both reads are ordered (rdtscp rather than a plain rdtsc): a plain
  * rdtsc is ordered after nothing, so it may read the counter before an
- * earlier load has its value, and each side needs its read after a load. B's malloc loads the
- * free list (a miss while A's free is writing that line), its branch on
- * the value is predicted, and B runs on into the hook, whose rdtsc can
- * read the counter before A's own read: B's key < A's. A free is the same
- * the other way round: the pointer handed over by the allocating thread
- * is loaded, the branch predicted, and free's rdtsc can run before that
- * load completes. (Against later stores a plain rdtsc would do: it
- * retires before them.) No store or lock of the hook or the allocator
- * orders a later rdtsc; lfence, or rdtscp's own wait, does. The order
- * costs ~11 ns a call: ./tw 1's worker 0.314 -> 0.271 s for 4 M calls
- * with a plain read (medians of 21 interleaved runs; tracer/README.md,
- * "Measured", also for a scheme that kept the order with plain reads and
- * was dropped). The read itself costs more: 18-19 ns back to back for
- * rdtsc, 25-27 for rdtscp on the VM this was measured on.
+ * earlier load has its value, and each side needs its read after a load.
+ * B's malloc loads the free list (a miss while A's free is writing that
+ * line), its branch on the value is predicted, and B runs on into the
+ * hook, whose rdtsc can read the counter before A's own read: B's key <
+ * A's. A free is the same the other way round: the pointer handed over
+ * by the allocating thread is loaded, the branch predicted, and free's
+ * rdtsc can run before that load completes. (Against later stores a
+ * plain rdtsc would do: it retires before them.) No store or lock of the
+ * hook or the allocator orders a later rdtsc; lfence, or rdtscp's own
+ * wait, does. The order costs ~11 ns a call: ./tw 1's worker 0.314 ->
+ * 0.271 s for 4 M calls with a plain read (medians of 21 interleaved
+ * runs; tracer/README.md, "Measured", also for a scheme that kept the
+ * order with plain reads and was dropped). The read itself costs more:
+ * 18-19 ns back to back for rdtsc, 25-27 for rdtscp on the VM this was
+ * measured on.
  *
  * The writer must know when no key below some bound W can still arrive:
  * a producer holding a key not yet in its ring shows it in its lane's
