@@ -54,7 +54,8 @@ typedef struct thread_s {
 
 typedef struct stackstat_s {
   uint64_t calls, bytes;
-  uint64_t end_blocks, end_bytes; /* its blocks still live at the end */
+  uint64_t end_blocks, end_bytes;   /* its blocks still live at the end */
+  uint64_t peak_blocks, peak_bytes; /* ... live at the peak */
   uint32_t depth;
   uint64_t ip[INFO_FRAMES];
 } stackstat_t;
@@ -276,36 +277,54 @@ static uint64_t live_take(live_t *m, uint64_t k) {
   }
 }
 
+/* Applies steps [0, n) in order to an empty live set m; returns the live
+ * bytes after them, and the most they reached (*peak, after step *at). */
+static uint64_t info_replay(const info_t *in, size_t n, live_t *m, uint64_t *peak, size_t *at) {
+  uint64_t live = 0;
+  *peak = 0;
+  *at = 0;
+  for (size_t i = 0; i < n; i++) {
+    const step_t *s = &in->steps[i];
+    uint64_t v = live_take(m, step_ptr(s)); /* an allocation: the address reused without a seen free */
+    if (v != UINT64_MAX) live -= v;
+    if (step_is_free(s)) continue;
+    live_put(m, step_ptr(s), step_size(s), step_stack(s));
+    live += step_size(s);
+    if (live > *peak) {
+      *peak = live;
+      *at = i;
+    }
+  }
+  return live;
+}
+
+/* The blocks of a live set by allocation stack: at_peak ? peak_* : end_*. */
+static void info_by_stack(info_t *in, live_t *m, int at_peak) {
+  for (size_t i = 0; i < m->cap; i++)
+    if (m->key[i]) {
+      stackstat_t *st = info_stack(in, m->stack[i]);
+      *(at_peak ? &st->peak_blocks : &st->end_blocks) += 1;
+      *(at_peak ? &st->peak_bytes : &st->end_bytes) += m->val[i];
+    }
+  free(m->key);
+  free(m->val);
+  free(m->stack);
+  *m = (live_t){0};
+}
+
+/* Peak and final live bytes; what is live at each, by stack (the steps
+ * are replayed a second time up to the peak). */
 static void info_peak(info_t *in) {
   if (in->nsteps) qsort(in->steps, in->nsteps, sizeof(step_t), step_cmp);
   live_t m = {0};
-  uint64_t live = 0;
-  for (size_t i = 0; i < in->nsteps; i++) {
-    const step_t *s = &in->steps[i];
-    if (step_is_free(s)) {
-      uint64_t v = live_take(&m, step_ptr(s));
-      if (v != UINT64_MAX) live -= v;
-    } else {
-      uint64_t v = live_take(&m, step_ptr(s)); /* address reused without a seen free */
-      if (v != UINT64_MAX) live -= v;
-      live_put(&m, step_ptr(s), step_size(s), step_stack(s));
-      live += step_size(s);
-      if (live > in->peak_live) {
-        in->peak_live = live;
-        in->peak_seq = s->seq;
-      }
-    }
-  }
-  in->final_live = live;
-  for (size_t i = 0; i < m.cap; i++) /* what is still live, by allocation stack */
-    if (m.key[i]) {
-      stackstat_t *st = info_stack(in, m.stack[i]);
-      st->end_blocks++;
-      st->end_bytes += m.val[i];
-    }
-  free(m.key);
-  free(m.val);
-  free(m.stack);
+  size_t at;
+  in->final_live = info_replay(in, in->nsteps, &m, &in->peak_live, &at);
+  in->peak_seq = in->peak_live ? in->steps[at].seq : 0;
+  info_by_stack(in, &m, 0);
+  if (!in->peak_live) return;
+  uint64_t unused;
+  info_replay(in, at + 1, &m, &unused, &at);
+  info_by_stack(in, &m, 1);
 }
 
 static void info_record(info_t *in, const lwt_record_t *r) {
@@ -366,12 +385,29 @@ static void json_str(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Indexes of the INFO_TOP stacks with most calls. */
-/* The INFO_TOP stacks with the most calls (by_end: the most bytes still
- * live at the end), largest first. */
-static size_t info_top(const info_t *in, uint32_t *top, int by_end) {
+/* The stack lists of info: by calls; by bytes live at the peak; by bytes
+ * still live at the end. */
+enum { BY_CALLS, BY_PEAK, BY_END, BY_LISTS };
+static const struct {
+  const char *json, *title, *count; /* JSON key, text heading, what is counted */
+} info_lists[BY_LISTS] = {
+    {"top_stacks", "top stacks (by calls):", "calls"},
+    {"peak_stacks", "live at the peak, by stack:", "blocks"},
+    {"live_at_end_stacks", "still live at the end (not freed), by stack:", "blocks"},
+};
+
+static uint64_t list_count(const stackstat_t *st, int list) {
+  return list == BY_CALLS ? st->calls : list == BY_PEAK ? st->peak_blocks : st->end_blocks;
+}
+
+static uint64_t list_bytes(const stackstat_t *st, int list) {
+  return list == BY_CALLS ? st->bytes : list == BY_PEAK ? st->peak_bytes : st->end_bytes;
+}
+
+/* The INFO_TOP stacks first in list (calls, or bytes), largest first. */
+static size_t info_top(const info_t *in, uint32_t *top, int list) {
   size_t n = 0;
-#define TOP_KEY(id) (by_end ? in->stk[id].end_bytes : in->stk[id].calls)
+#define TOP_KEY(id) (list == BY_CALLS ? in->stk[id].calls : list_bytes(&in->stk[id], list))
   for (size_t id = 1; id < in->nstk; id++) {
     uint64_t c = TOP_KEY(id);
     if (!c) continue;
@@ -425,18 +461,15 @@ static void info_json(FILE *f, const char *path, const lwt_header_t *h, info_t *
              ",\"execs\":%" PRIu64,
           in->stacks, in->modules, in->snapshots, in->max_pool_live, in->lost, in->forks,
           in->execs);
-  for (int by_end = 0; by_end < 2; by_end++) {
+  for (int list = 0; list < BY_LISTS; list++) {
     uint32_t top[INFO_TOP];
-    size_t nt = info_top(in, top, by_end);
-    fprintf(f, by_end ? ",\"live_at_end_stacks\":[" : ",\"top_stacks\":[");
+    size_t nt = info_top(in, top, list);
+    fprintf(f, ",\"%s\":[", info_lists[list].json);
     for (size_t i = 0; i < nt; i++) {
       const stackstat_t *st = &in->stk[top[i]];
-      if (by_end)
-        fprintf(f, "%s{\"id\":%u,\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
-                i ? "," : "", top[i], st->end_blocks, st->end_bytes);
-      else
-        fprintf(f, "%s{\"id\":%u,\"calls\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
-                i ? "," : "", top[i], st->calls, st->bytes);
+      fprintf(f, "%s{\"id\":%u,\"%s\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"frames\":[",
+              i ? "," : "", top[i], info_lists[list].count, list_count(st, list),
+              list_bytes(st, list));
       for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
         char fr[512];
         info_frame(in, st->ip[k], fr, sizeof fr);
@@ -475,20 +508,14 @@ static void info_text(FILE *f, const char *path, const lwt_header_t *h, info_t *
   for (size_t i = 0; i < in->nthreads; i++)
     fprintf(f, "  tid %-8u %-16s calls %" PRIu64 " events %" PRIu64 "\n", in->threads[i].tid,
             in->threads[i].name, in->threads[i].calls, in->threads[i].events);
-  for (int by_end = 0; by_end < 2; by_end++) {
+  for (int list = 0; list < BY_LISTS; list++) {
     uint32_t top[INFO_TOP];
-    size_t nt = info_top(in, top, by_end);
-    if (nt)
-      fprintf(f, by_end ? "still live at the end (not freed), by stack:\n"
-                        : "top stacks (by calls):\n");
+    size_t nt = info_top(in, top, list);
+    if (nt) fprintf(f, "%s\n", info_lists[list].title);
     for (size_t i = 0; i < nt; i++) {
       const stackstat_t *st = &in->stk[top[i]];
-      if (by_end)
-        fprintf(f, "  stack %-6u blocks %-9" PRIu64 " bytes %-12" PRIu64, top[i], st->end_blocks,
-                st->end_bytes);
-      else
-        fprintf(f, "  stack %-6u calls %-10" PRIu64 " bytes %-12" PRIu64, top[i], st->calls,
-                st->bytes);
+      fprintf(f, "  stack %-6u %-6s %-10" PRIu64 " bytes %-12" PRIu64, top[i],
+              info_lists[list].count, list_count(st, list), list_bytes(st, list));
       for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
         char fr[512];
         info_frame(in, st->ip[k], fr, sizeof fr);

@@ -4,8 +4,9 @@ file (argv[2]) written by a test program:
   tid TID OP COUNT   exact count of OP on thread TID (or LO..HI)
   op OP COUNT        exact count of OP over the whole trace (min: ">=COUNT")
   peak_min / peak_max / final_max / lost_max / threads_min BYTES|N
-  live_at_end_top FUNC BLOCKS BYTES   the first stack of live_at_end_stacks
-                                      starts in FUNC and holds these blocks
+  top LIST FUNC BLOCKS BYTES   the first stack of LIST (peak_stacks,
+                               live_at_end_stacks) starts in FUNC and
+                               holds exactly these blocks and bytes
 Prints every mismatch; exit 1 if any."""
 import json
 import sys
@@ -50,13 +51,13 @@ for line in open(sys.argv[2]):
         fail(f"lost {info['lost']} > {f[1]}")
     elif f[0] == "threads_min" and len(info["threads"]) < int(f[1]):
         fail(f"threads {len(info['threads'])} < {f[1]}")
-    elif f[0] == "live_at_end_top":
-        top = (info.get("live_at_end_stacks") or [{}])[0]
+    elif f[0] == "top":
+        top = (info.get(f[1]) or [{}])[0]
         frames = top.get("frames") or [""]
         # FUNC+0x.. or a compiler clone of it (FUNC.constprop.0+0x..)
-        if not frames[0].startswith((f[1] + "+", f[1] + ".")) or top.get("blocks") != int(f[2]) \
-                or top.get("bytes") != int(f[3]):
-            fail(f"live at end: want {f[2]} blocks, {f[3]} bytes from {f[1]}; trace {top}")
+        if not frames[0].startswith((f[2] + "+", f[2] + ".")) or top.get("blocks") != int(f[3]) \
+                or top.get("bytes") != int(f[4]):
+            fail(f"{f[1]}: want {f[3]} blocks, {f[4]} bytes from {f[2]}; trace {top}")
 if not info["complete"]:
     fail("trace did not read to a clean end")
 print("check_info: %s (%d calls, peak %d bytes)" % ("FAIL" if bad else "ok", info["calls"],

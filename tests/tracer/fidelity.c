@@ -144,7 +144,8 @@ int main(int argc, char **argv) {
   fprintf(out, "peak_min %u\n", BIG_BLOCKS * BIG_SIZE);
   fprintf(out, "peak_max %u\n", BIG_BLOCKS * BIG_SIZE + (1u << 20));
   fprintf(out, "lost_max 0\n");
-  fprintf(out, "live_at_end_top leak_known %u %u\n", LEAK_BLOCKS, LEAK_BLOCKS * LEAK_SIZE);
+  fprintf(out, "top peak_stacks main %u %u\n", BIG_BLOCKS, BIG_BLOCKS * BIG_SIZE);
+  fprintf(out, "top live_at_end_stacks leak_known %u %u\n", LEAK_BLOCKS, LEAK_BLOCKS * LEAK_SIZE);
   fclose(out);
   return 0;
 }
