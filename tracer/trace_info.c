@@ -50,7 +50,8 @@ typedef struct thread_s {
   uint64_t ops[LW_OP_LIMIT];
 } thread_t;
 
-#define INFO_FRAMES 3 /* innermost frames shown per top stack */
+#define INFO_FRAMES 6   /* innermost frames kept per stack (JSON: all of them) */
+#define INFO_TEXT_TOP 5 /* stacks per list in the text form */
 
 typedef struct stackstat_s {
   uint64_t calls, bytes;
@@ -512,16 +513,15 @@ static void info_text(FILE *f, const char *path, const lwt_header_t *h, info_t *
     uint32_t top[INFO_TOP];
     size_t nt = info_top(in, top, list);
     if (nt) fprintf(f, "%s\n", info_lists[list].title);
-    for (size_t i = 0; i < nt; i++) {
+    for (size_t i = 0; i < nt && i < INFO_TEXT_TOP; i++) {
       const stackstat_t *st = &in->stk[top[i]];
-      fprintf(f, "  stack %-6u %-6s %-10" PRIu64 " bytes %-12" PRIu64, top[i],
+      fprintf(f, "  stack %-6u %-6s %-10" PRIu64 " bytes %" PRIu64 "\n", top[i],
               info_lists[list].count, list_count(st, list), list_bytes(st, list));
-      for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) {
+      for (uint32_t k = 0; k < INFO_FRAMES && k < st->depth; k++) { /* innermost first */
         char fr[512];
         info_frame(in, st->ip[k], fr, sizeof fr);
-        fprintf(f, "%s%s", k ? " < " : " at ", fr);
+        fprintf(f, "      %s\n", fr);
       }
-      fputc('\n', f);
     }
   }
 }

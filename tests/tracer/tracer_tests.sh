@@ -32,7 +32,7 @@ fidelity|threads4)
   python3 "$HERE/check_info.py" info.json expect.txt || fail "counts"
   # top stacks named from the program's symbols, module+offset kept
   if [ "$CASE" = fidelity ]; then
-    "$LWTRACE" info t.lwt.zst | grep -q " at worker+0x[0-9a-f]* (fidelity+0x[0-9a-f]*)" ||
+    "$LWTRACE" info t.lwt.zst | grep -q "^      worker+0x[0-9a-f]* (fidelity+0x[0-9a-f]*)$" ||
       fail "top stacks not named: $("$LWTRACE" info t.lwt.zst | tail -3)"
   fi ;;
 signals)
