@@ -14,6 +14,7 @@
 # The modes run interleaved; on a shared machine prefer more runs (5-9).
 set -eu
 B=$(cd "${1:-build}" && pwd)
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 RUNS=${2:-3}
 LWTRACE=$B/tracer/lwtrace
 LWSO=$B/lib/liblwmalloc.so
@@ -48,42 +49,7 @@ ts = [threading.Thread(target=work, args=(60000,)) for _ in range(4)]
 [t.start() for t in ts]
 [t.join() for t in ts]
 PY
-cat > tw.c <<'C'
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-static double cpu[16];
-static void *run(void *arg) {
-  void *slot[256] = {0};
-  for (unsigned i = 0; i < 2000000; i++) {
-    unsigned k = (i * 2654435761u) >> 24;
-    free(slot[k]);
-    slot[k] = malloc(16 + (i % 240));
-  }
-  for (int k = 0; k < 256; k++) free(slot[k]);
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  cpu[(long)arg] = t.tv_sec + t.tv_nsec / 1e9;
-  return NULL;
-}
-int main(int argc, char **argv) {
-  int n = argc > 1 ? atoi(argv[1]) : 1;
-  pthread_t t[16];
-  for (long i = 0; i < n; i++) pthread_create(&t[i], NULL, run, (void *)i);
-  double sum = 0;
-  for (int i = 0; i < n; i++) {
-    pthread_join(t[i], NULL);
-    sum += cpu[i];
-  }
-  /* the workers' own CPU time per thread (the writer thread excluded) */
-  const char *out = getenv("TW_OUT");
-  FILE *f = out ? fopen(out, "w") : NULL;
-  if (f) fprintf(f, "%.4f\n", sum / n), fclose(f);
-  return 0;
-}
-C
-cc -O2 -o tw tw.c -lpthread
+cc -O2 -o tw "$BENCH_DIR/trace-tw.c" -lpthread
 
 # run MODE WORKLOAD: one run; prints "wall_s cpu_s"; leaves its trace in $W
 run() {
