@@ -405,22 +405,25 @@ static uint64_t list_bytes(const stackstat_t *st, int list) {
   return list == BY_CALLS ? st->bytes : list == BY_PEAK ? st->peak_bytes : st->end_bytes;
 }
 
-/* The INFO_TOP stacks first in list (calls, or bytes), largest first. */
+/* What a list ranks stacks by: calls, or bytes. */
+static uint64_t list_rank(const stackstat_t *st, int list) {
+  return list == BY_CALLS ? st->calls : list_bytes(st, list);
+}
+
+/* The INFO_TOP stacks first in list, largest first. */
 static size_t info_top(const info_t *in, uint32_t *top, int list) {
   size_t n = 0;
-#define TOP_KEY(id) (list == BY_CALLS ? in->stk[id].calls : list_bytes(&in->stk[id], list))
   for (size_t id = 1; id < in->nstk; id++) {
-    uint64_t c = TOP_KEY(id);
+    uint64_t c = list_rank(&in->stk[id], list);
     if (!c) continue;
-    if (n == INFO_TOP && TOP_KEY(top[n - 1]) >= c) continue;
+    if (n == INFO_TOP && list_rank(&in->stk[top[n - 1]], list) >= c) continue;
     size_t pos = n < INFO_TOP ? n++ : INFO_TOP - 1;
-    while (pos > 0 && TOP_KEY(top[pos - 1]) < c) {
+    while (pos > 0 && list_rank(&in->stk[top[pos - 1]], list) < c) {
       top[pos] = top[pos - 1];
       pos--;
     }
     top[pos] = (uint32_t)id;
   }
-#undef TOP_KEY
   return n;
 }
 
