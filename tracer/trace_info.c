@@ -286,7 +286,9 @@ static uint64_t info_replay(const info_t *in, size_t n, live_t *m, uint64_t *pea
   *at = 0;
   for (size_t i = 0; i < n; i++) {
     const step_t *s = &in->steps[i];
-    uint64_t v = live_take(m, step_ptr(s)); /* an allocation: the address reused without a seen free */
+    /* a free's block; before an allocation, a block at its address whose
+     * free the trace does not hold */
+    uint64_t v = live_take(m, step_ptr(s));
     if (v != UINT64_MAX) live -= v;
     if (step_is_free(s)) continue;
     live_put(m, step_ptr(s), step_size(s), step_stack(s));
